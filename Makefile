@@ -1,0 +1,49 @@
+# Two commands matter: `make run` and `make test`. Everything else supports them.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export FLASK_APP := wsgi
+
+.PHONY: run test test-unit test-integration test-pg test-e2e install translations extract-messages lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+translations: $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -d app/translations -D messages >/dev/null
+
+## Serve the platform with demo data (PORT, DATABASE_URL honoured). Safe to run again.
+run: translations
+	$(BIN)/flask setup
+	$(BIN)/gunicorn -c config/gunicorn.conf.py wsgi:app
+
+## Unit and integration tests on SQLite (or on TEST_DATABASE_URL when set).
+test: translations
+	$(BIN)/pytest -q tests/unit tests/integration
+
+test-pg: translations
+	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
+		$(BIN)/pytest -q tests/integration
+
+## Browser tests: Playwright driving Debian's Chromium against a live gunicorn.
+test-e2e: translations
+	$(BIN)/pytest -q tests/e2e
+
+extract-messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o app/translations/messages.pot --no-location --sort-output .
+	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations --no-fuzzy-matching
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache test-output

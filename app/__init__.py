@@ -1,0 +1,51 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from config import BASE_DIR, INSTANCE_DIR, config_for
+
+
+def create_app(config_name: str | None = None, **overrides) -> Flask:
+    config = config_for(config_name)
+    app = Flask(
+        __name__,
+        instance_path=str(INSTANCE_DIR),
+        template_folder=str(BASE_DIR / "templates"),
+        static_folder="static",
+    )
+    app.config.from_object(config)
+    app.config.update(overrides)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    from app import cli, errors, i18n, models, security  # noqa: F401 (models: whole metadata)
+    from app.extensions import db, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True,
+                     compare_type=True)
+    _configure_services(app)
+    i18n.init_app(app)
+    security.init_app(app)
+
+    from app import api, web
+
+    api.init_app(app)
+    web.init_app(app)
+    errors.init_app(app)
+    cli.init_app(app)
+
+    return app
+
+
+def _configure_services(app: Flask) -> None:
+    from services import accounts, passwords
+
+    accounts.PASSWORD_MIN_LENGTH = app.config["PASSWORD_MIN_LENGTH"]
+    if app.config.get("TESTING"):
+        # Argon2 at its cheapest: tests hash hundreds of passwords.
+        passwords.configure(time_cost=1, memory_cost=1024)

@@ -1,0 +1,58 @@
+"""The REST API under /api/v1 (flask-smorest), its authentication and its error shape."""
+
+from __future__ import annotations
+
+from flask import Flask, request
+from flask_smorest import Api
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from app.api.common import ErrorEnvelopeSchema
+from app.extensions import csrf
+from app.security import authenticated_by_token
+
+
+class OutletPoolApi(Api):
+    """flask-smorest, with our error envelope documented and our own handlers (app.errors)."""
+
+    ERROR_SCHEMA = ErrorEnvelopeSchema
+
+    def _register_error_handlers(self):
+        pass  # app.errors renders every error, JSON under /api and pages elsewhere
+
+
+api = OutletPoolApi()
+
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _guard_api_request(json_limit: int) -> None:
+    if not request.path.startswith("/api/"):
+        return
+    if request.content_length is not None and request.content_length > json_limit:
+        raise RequestEntityTooLarge()
+    # A browser session may call the API too (the map, the docs' "try it"), but then a
+    # state change needs the CSRF token like any form; bearer tokens are not ambient.
+    if request.method in UNSAFE_METHODS and not authenticated_by_token():
+        from flask_login import current_user
+
+        if current_user.is_authenticated:
+            csrf.protect()
+
+
+def init_app(app: Flask) -> None:
+    from app.api import audit_log, auth, docs, organizations, reference
+
+    api.init_app(app, spec_kwargs={"info": {"description": (
+        "OutletPool: the shared pool of NEV traction-battery recycling service outlets. "
+        "Authenticate with `Authorization: Bearer <token>` from `POST /api/v1/auth/tokens`. "
+        'Errors share one shape: `{"error": {"code", "message", "fields"}}`.')}})
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Personal API token"})
+    for module in (auth, organizations, reference, audit_log):
+        api.register_blueprint(module.blp)
+        csrf.exempt(module.blp)
+    app.register_blueprint(docs.bp)
+
+    @app.before_request
+    def _api_guard():
+        _guard_api_request(app.config["API_MAX_JSON_BYTES"])

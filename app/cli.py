@@ -1,0 +1,91 @@
+"""Command-line entry points: `flask --app wsgi <command>`. Each command is one transaction."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from app.extensions import db
+from services import accounts, audit, demo, reference_data
+from services.errors import ServiceError
+
+audit_cli = AppGroup("audit", help="The append-only audit log.")
+
+
+@audit_cli.command("verify")
+def audit_verify():
+    """Recompute the hash chain; report the first broken link."""
+    report = audit.verify_chain()
+    if report.ok:
+        click.echo(f"audit chain intact: {report.checked} entries checked")
+        return
+    click.echo(f"audit chain BROKEN at entry {report.broken.event_id}: {report.broken.reason} "
+               f"({report.checked} entries checked)", err=True)
+    sys.exit(1)
+
+
+@click.command("create-db")
+def create_db():
+    """Create or upgrade the schema (Alembic migrations)."""
+    from flask_migrate import upgrade
+
+    upgrade()
+    click.echo("database schema is up to date")
+
+
+@click.command("load-reference")
+def load_reference():
+    """Load divisions, regions, rule sets and the checklist (idempotent)."""
+    counts = reference_data.load_all()
+    db.session.commit()
+    click.echo("reference data loaded: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+
+
+@click.command("create-operator")
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@click.option("--name", default="Operator")
+def create_operator(email: str, password: str, name: str):
+    """Create a platform operator account (or add an existing user to the operators)."""
+    try:
+        user = accounts.create_operator(email, password, name)
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        details = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in error.fields.items())
+        raise click.ClickException(f"{error.message} {details}".strip()) from error
+    click.echo(f"operator {user.email} ready")
+
+
+@click.command("seed-demo-accounts")
+def seed_demo_accounts():
+    """Demo organizations and one login per role (idempotent)."""
+    logins = demo.create_demo_accounts()
+    db.session.commit()
+    for login in logins:
+        click.echo(f"  {login.role:<13} {login.email:<28} {login.password}")
+
+
+@click.command("setup")
+def setup():
+    """Everything `make run` needs: schema, reference data, demo accounts. Safe to re-run."""
+    from flask_migrate import upgrade
+
+    upgrade()
+    counts = reference_data.load_all()
+    db.session.commit()
+    click.echo("reference data: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    logins = demo.create_demo_accounts()
+    db.session.commit()
+    click.echo("demo logins:")
+    for login in logins:
+        click.echo(f"  {login.role:<13} {login.email:<28} {login.password}")
+
+
+def init_app(app: Flask) -> None:
+    for command in (create_db, load_reference, create_operator, seed_demo_accounts, setup):
+        app.cli.add_command(command)
+    app.cli.add_command(audit_cli)

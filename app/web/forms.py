@@ -1,0 +1,146 @@
+"""WTForms for the pages; business validation stays in services and comes back as field errors."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from services.errors import ServiceError
+
+KIND_CHOICES = [
+    ("manufacturer", _l("Manufacturer (car or battery maker)")),
+    ("provider", _l("Site provider (recycler, logistics, dismantler)")),
+    ("certifier", _l("Certification body")),
+]
+PROVIDER_TYPE_CHOICES = [
+    ("", _l("— not a site provider —")),
+    ("utilization", _l("Comprehensive-utilization firm")),
+    ("logistics", _l("Logistics or warehousing firm")),
+    ("dismantler", _l("End-of-life vehicle dismantler")),
+    ("manufacturer", _l("Manufacturer offering its own outlets")),
+]
+ROLE_CHOICES = [("member", _l("Member")), ("admin", _l("Admin")), ("owner", _l("Owner"))]
+
+
+class OrganizationProfileFields:
+    legal_name = StringField(_l("Legal name (Chinese)"), validators=[DataRequired(), Length(max=200)])
+    english_name = StringField(_l("English name"), validators=[Optional(), Length(max=200)])
+    address = StringField(_l("Registered address"), validators=[DataRequired(), Length(max=300)],
+                          description=_l("Province, city and district, e.g. 广东省深圳市南山区…"))
+    provider_type = SelectField(_l("Provider type"), choices=PROVIDER_TYPE_CHOICES,
+                                validators=[Optional()])
+    contact_name = StringField(_l("Contact person"), validators=[Optional(), Length(max=100)])
+    contact_phone = StringField(_l("Contact phone"), validators=[Optional(), Length(max=40)])
+    contact_email = EmailField(_l("Contact e-mail"), validators=[Optional(), Length(max=254)])
+
+
+class SignupForm(OrganizationProfileFields, FlaskForm):
+    kind = SelectField(_l("Organization kind"), choices=KIND_CHOICES, validators=[DataRequired()])
+    credit_code = StringField(_l("Unified Social Credit Code"),
+                              validators=[DataRequired(), Length(max=30)],
+                              description=_l("18 characters, as on the business licence"))
+    name = StringField(_l("Your name"), validators=[DataRequired(), Length(max=100)])
+    email = EmailField(_l("Your e-mail"), validators=[DataRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[DataRequired()],
+                             description=_l("At least 10 characters"))
+    submit = SubmitField(_l("Create account"))
+
+    ORG_FIELDS = ("kind", "provider_type", "legal_name", "english_name", "credit_code", "address",
+                  "contact_name", "contact_phone", "contact_email")
+
+    def organization_data(self) -> dict:
+        return {name: getattr(self, name).data for name in self.ORG_FIELDS}
+
+    def user_data(self) -> dict:
+        return {"email": self.email.data, "password": self.password.data, "name": self.name.data}
+
+
+class ProfileForm(OrganizationProfileFields, FlaskForm):
+    submit = SubmitField(_l("Save"))
+
+    FIELDS = ("legal_name", "english_name", "address", "provider_type", "contact_name",
+              "contact_phone", "contact_email")
+
+    def data_for(self, kind: str) -> dict:
+        data = {name: getattr(self, name).data for name in self.FIELDS}
+        if kind != "provider":
+            data.pop("provider_type")
+        return data
+
+
+class LoginForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired()])
+    password = PasswordField(_l("Password"), validators=[DataRequired()])
+    submit = SubmitField(_l("Sign in"))
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired()])
+    submit = SubmitField(_l("Send reset link"))
+
+
+class ResetPasswordForm(FlaskForm):
+    password = PasswordField(_l("New password"), validators=[DataRequired()])
+    submit = SubmitField(_l("Set password"))
+
+
+class AcceptInvitationForm(FlaskForm):
+    name = StringField(_l("Your name"), validators=[Optional(), Length(max=100)])
+    password = PasswordField(_l("Choose a password"), validators=[Optional()])
+    submit = SubmitField(_l("Join"))
+
+
+class InviteForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES, default="member")
+    submit = SubmitField(_l("Send invitation"))
+
+
+class RoleForm(FlaskForm):
+    role = SelectField(_l("Role"), choices=ROLE_CHOICES)
+    submit = SubmitField(_l("Change"))
+
+
+class ActionForm(FlaskForm):
+    """A bare form: a button that posts, protected by the CSRF token."""
+
+    submit = SubmitField(_l("Confirm"))
+
+
+class VerificationForm(FlaskForm):
+    status = SelectField(_l("Decision"), choices=[("verified", _l("Verify")),
+                                                  ("rejected", _l("Reject"))])
+    reason = TextAreaField(_l("Reason (required to reject)"), validators=[Optional(), Length(max=2000)])
+    submit = SubmitField(_l("Record decision"))
+
+
+class TokenForm(FlaskForm):
+    name = StringField(_l("Token name"), validators=[DataRequired(), Length(max=100)])
+    password = PasswordField(_l("Confirm your password"), validators=[DataRequired()])
+    submit = SubmitField(_l("Create token"))
+
+
+def apply_errors(form: FlaskForm, error: ServiceError) -> None:
+    """Put a service's field messages on the matching form fields (nested paths flattened)."""
+
+    def walk(fields: dict) -> None:
+        for name, messages in fields.items():
+            if isinstance(messages, dict):
+                walk(messages)
+                continue
+            field = getattr(form, name, None)
+            target = field.errors if field is not None and hasattr(field, "errors") else None
+            for message in messages:
+                if target is not None:
+                    if isinstance(target, tuple):
+                        field.errors = list(target)
+                        target = field.errors
+                    target.append(str(message))
+                else:
+                    form.form_errors.append(f"{name}: {message}")
+
+    walk(error.fields)
+    if not error.fields:
+        form.form_errors.append(str(error.message))

@@ -1,0 +1,103 @@
+"""Home, dashboard, language switch, health check."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request, session
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import text
+
+from app.extensions import db
+from app.security import current_membership
+from services import permissions
+
+bp = Blueprint("main", __name__)
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only same-site relative paths: never an open redirect."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
+
+
+@bp.route("/")
+def index():
+    if current_user.is_authenticated:
+        return redirect("/dashboard")
+    return render_template("main/index.html")
+
+
+@bp.route("/dashboard")
+@login_required
+def dashboard():
+    membership = current_membership()
+    return render_template("main/dashboard.html", membership=membership,
+                           organization=membership.organization if membership else None)
+
+
+@bp.route("/lang/<code>", methods=["GET"])
+def set_language(code: str):
+    if code in current_app.config["LANGUAGES"]:
+        session["lang"] = code
+    return redirect(safe_next(request.args.get("next")))
+
+
+@bp.route("/organization/switch/<int:organization_id>", methods=["POST"])
+@login_required
+def switch_organization(organization_id: int):
+    if permissions.membership_of(current_user, organization_id) is not None:
+        session["org_id"] = organization_id
+    return redirect("/dashboard")
+
+
+@bp.route("/healthz")
+def healthz():
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception as exc:  # any driver error means "not healthy"
+        db.session.rollback()
+        return jsonify({"status": "error", "database": f"error: {type(exc).__name__}"}), 503
+    return jsonify({"status": "ok", "database": "ok"})
+
+
+def _labels() -> dict:
+    return {
+        "kind": {"manufacturer": _("Manufacturer"), "provider": _("Site provider"),
+                 "certifier": _("Certifier"), "operator": _("Operator")},
+        "role": {"owner": _("Owner"), "admin": _("Admin"), "member": _("Member")},
+        "status": {"pending": _("Pending"), "verified": _("Verified"),
+                   "rejected": _("Rejected")},
+    }
+
+
+def register_template_helpers(app: Flask) -> None:
+    @app.template_global()
+    def kind_label(value: str) -> str:
+        return _labels()["kind"].get(value, value)
+
+    @app.template_global()
+    def role_label(value: str) -> str:
+        return _labels()["role"].get(value, value)
+
+    @app.template_global()
+    def status_label(value: str) -> str:
+        return _labels()["status"].get(value, value)
+
+    @app.context_processor
+    def inject_navigation():
+        membership = current_membership()
+        organization = membership.organization if membership else None
+        return {
+            "current_membership": membership,
+            "current_organization": organization,
+            "is_operator": bool(current_user.is_authenticated
+                                and permissions.operator_membership(current_user)),
+            "can": lambda action: bool(organization and permissions.can(current_user, action,
+                                                                         organization)),
+        }

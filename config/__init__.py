@@ -1,0 +1,158 @@
+"""Settings classes, read from the environment.
+
+`create_app()` picks one by `OUTLETPOOL_ENV` (development, testing, production). Every value a
+deployment may change comes from an environment variable; nothing secret is committed.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = Path(os.environ.get("OUTLETPOOL_INSTANCE", BASE_DIR / "instance"))
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not describe a deployment we are willing to start."""
+
+
+def normalize_database_url(url: str) -> str:
+    """Point plain `postgresql://` URLs at psycopg 3, the driver we ship."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class BaseConfig:
+    ENV_NAME = "base"
+    SQLALCHEMY_DATABASE_URI = normalize_database_url(
+        os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'outletpool.db'}")
+    )
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    REDIS_URL = os.environ.get("REDIS_URL")
+
+    # Locale: Chinese is the platform's first language.
+    BABEL_DEFAULT_LOCALE = os.environ.get("DEFAULT_LOCALE", "zh_CN")
+    BABEL_DEFAULT_TIMEZONE = "UTC"
+    DISPLAY_TIMEZONE = os.environ.get("DISPLAY_TIMEZONE", "Asia/Shanghai")
+    LANGUAGES = ("zh_CN", "en")
+
+    # Mail: with no MAIL_SERVER, messages are written to the log (development).
+    MAIL_SERVER = os.environ.get("MAIL_SERVER")
+    MAIL_PORT = int(os.environ.get("MAIL_PORT", "587"))
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
+    MAIL_USE_TLS = _bool("MAIL_USE_TLS", True)
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "OutletPool <noreply@outletpool.local>")
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000")
+
+    # Cookies and sessions.
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = False
+    FORCE_HTTPS = False
+
+    # Request limits: bodies above this get 413 before any view runs.
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(16 * 1024 * 1024)))
+    API_MAX_JSON_BYTES = int(os.environ.get("API_MAX_JSON_BYTES", str(1024 * 1024)))
+
+    # Sign-in throttling (Flask-Limiter); Redis storage when REDIS_URL is set.
+    RATELIMIT_ENABLED = True
+    RATELIMIT_SIGNIN = os.environ.get("RATELIMIT_SIGNIN", "10 per minute")
+    RATELIMIT_HEADERS_ENABLED = True
+
+    INVITATION_MAX_AGE_DAYS = 7
+    PASSWORD_RESET_MAX_AGE_SECONDS = 3600
+    PASSWORD_MIN_LENGTH = 10
+
+    # OpenAPI (flask-smorest). Docs are served by our own page from vendored assets.
+    API_TITLE = "OutletPool API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api/v1"
+    OPENAPI_JSON_PATH = "openapi.json"
+
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+    @classmethod
+    def init(cls) -> None:
+        """Checks run once, when an app is created with this configuration."""
+
+
+class DevelopmentConfig(BaseConfig):
+    ENV_NAME = "development"
+
+    @classmethod
+    def init(cls) -> None:
+        if not cls.SECRET_KEY:
+            cls.SECRET_KEY = _instance_secret_key()
+
+
+class TestingConfig(BaseConfig):
+    ENV_NAME = "testing"
+    TESTING = True
+    SECRET_KEY = "testing-secret-key-not-for-production"  # noqa: S105
+    SQLALCHEMY_DATABASE_URI = normalize_database_url(
+        os.environ.get("TEST_DATABASE_URL", "sqlite://")
+    )
+    RATELIMIT_SIGNIN = "1000 per minute"
+    MAIL_SERVER = None
+
+
+class ProductionConfig(BaseConfig):
+    ENV_NAME = "production"
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
+    FORCE_HTTPS = _bool("FORCE_HTTPS", True)
+    ALLOW_SQLITE = _bool("OUTLETPOOL_ALLOW_SQLITE", False)
+
+    @classmethod
+    def init(cls) -> None:
+        if not cls.SECRET_KEY:
+            raise ConfigurationError("SECRET_KEY must be set in production.")
+        if cls.SQLALCHEMY_DATABASE_URI.startswith("sqlite") and not cls.ALLOW_SQLITE:
+            raise ConfigurationError(
+                "Production refuses SQLite; set DATABASE_URL to PostgreSQL "
+                "or OUTLETPOOL_ALLOW_SQLITE=1 to insist."
+            )
+
+
+def _instance_secret_key() -> str:
+    """A per-checkout key kept under instance/, so sessions survive restarts in development."""
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def config_for(name: str | None = None) -> type[BaseConfig]:
+    name = name or os.environ.get("OUTLETPOOL_ENV", "development")
+    try:
+        config = CONFIGS[name]
+    except KeyError as exc:
+        raise ConfigurationError(f"Unknown OUTLETPOOL_ENV {name!r}; use one of {sorted(CONFIGS)}") from exc
+    config.init()
+    return config

@@ -1,0 +1,1 @@
+"""The domain layer: one module per capability. Services flush, never commit."""

@@ -1,0 +1,72 @@
+"""Demo organizations and one login per role, so a fresh `make run` is usable at once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.models import Organization
+from app.extensions import db
+from services import accounts, credit_code, organizations
+from services.audit import Actor
+from sqlalchemy import select
+
+DEMO_PASSWORD = "outletpool-demo"  # noqa: S105 - printed in the README on purpose
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    role: str
+    email: str
+    password: str
+    organization: str
+
+
+# (role label, e-mail, organization fields, verified?)
+DEMO_ORGANIZATIONS = [
+    ("manufacturer", "maker@outletpool.demo", {
+        "kind": "manufacturer", "legal_name": "华南新能源汽车有限公司",
+        "english_name": "South China NEV Co., Ltd.", "address": "广东省深圳市坪山区比亚迪路1号",
+        "contact_name": "李明", "contact_phone": "0755-88880001"}, True),
+    ("provider", "provider@outletpool.demo", {
+        "kind": "provider", "provider_type": "utilization",
+        "legal_name": "绿源电池综合利用有限公司", "english_name": "Lvyuan Battery Recycling Co., Ltd.",
+        "address": "湖南省长沙市宁乡市金洲大道88号", "contact_name": "王芳",
+        "contact_phone": "0731-86660002"}, True),
+    ("certifier", "certifier@outletpool.demo", {
+        "kind": "certifier", "legal_name": "中诚认证中心有限公司",
+        "english_name": "Zhongcheng Certification Centre Co., Ltd.",
+        "address": "北京市朝阳区建国路99号", "contact_name": "赵强",
+        "contact_phone": "010-65550003"}, True),
+    ("provider (pending)", "pending@outletpool.demo", {
+        "kind": "provider", "provider_type": "logistics", "legal_name": "捷运物流仓储有限公司",
+        "english_name": "Jieyun Logistics & Warehousing Co., Ltd.",
+        "address": "湖北省武汉市东西湖区走马岭街道", "contact_name": "陈静",
+        "contact_phone": "027-83330004"}, False),
+]
+OPERATOR_EMAIL = "operator@outletpool.demo"
+
+
+def demo_credit_code(division_code: str, sequence: int) -> str:
+    return credit_code.make(f"91{division_code}{sequence:09d}")
+
+
+def create_demo_accounts() -> list[DemoLogin]:
+    """Idempotent: existing demo accounts are left as they are."""
+    operator = accounts.create_operator(OPERATOR_EMAIL, DEMO_PASSWORD, "平台运营 Operator")
+    operator_actor = Actor(user=operator, label="demo")
+    logins = [DemoLogin("operator", OPERATOR_EMAIL, DEMO_PASSWORD, "OutletPool 平台运营")]
+    for sequence, (role, email, org_fields, verified) in enumerate(DEMO_ORGANIZATIONS, start=1):
+        existing = db.session.execute(
+            select(Organization).where(Organization.legal_name == org_fields["legal_name"])
+        ).scalar_one_or_none()
+        if existing is None and accounts.find_user_by_email(email) is None:
+            resolved = organizations.check_profile({"address": org_fields["address"]},
+                                                   creating=False)[0]["division_code"]
+            fields = {**org_fields, "credit_code": demo_credit_code(resolved, sequence)}
+            organization, _user = accounts.signup(
+                fields, {"email": email, "password": DEMO_PASSWORD,
+                         "name": org_fields["contact_name"]})
+            if verified:
+                organizations.set_verification(operator_actor, organization.id, "verified")
+        logins.append(DemoLogin(role, email, DEMO_PASSWORD, org_fields["legal_name"]))
+    return logins

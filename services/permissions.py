@@ -1,0 +1,111 @@
+"""Who may do what: one table of rules, one function that reads it.
+
+A rule names the organization kinds allowed, the membership roles allowed, and whether the
+organization must be verified. Unverified organizations may sign in and fill in data, but
+every action that lists, contracts, certifies or files requires verification.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.models import Membership, MemberRole, Organization, OrgKind
+from services.errors import PermissionDenied
+
+ANY_KIND = frozenset(OrgKind)
+ANY_ROLE = frozenset(MemberRole)
+MANAGERS = frozenset({MemberRole.OWNER, MemberRole.ADMIN})
+
+
+@dataclass(frozen=True)
+class Rule:
+    kinds: frozenset = ANY_KIND
+    roles: frozenset = ANY_ROLE
+    verified: bool = False
+
+
+RULES: dict[str, Rule] = {
+    # Own organization
+    "organization.view": Rule(),
+    "organization.edit": Rule(roles=MANAGERS),
+    "members.view": Rule(),
+    "members.invite": Rule(roles=MANAGERS),
+    "members.change_role": Rule(roles=frozenset({MemberRole.OWNER})),
+    "members.remove": Rule(roles=MANAGERS),
+    # Platform operation
+    "organizations.review": Rule(kinds=frozenset({OrgKind.OPERATOR}), verified=True),
+    "organizations.verify": Rule(kinds=frozenset({OrgKind.OPERATOR}), verified=True),
+    "audit.browse": Rule(kinds=frozenset({OrgKind.OPERATOR}), verified=True),
+    "reference.manage": Rule(kinds=frozenset({OrgKind.OPERATOR}), roles=MANAGERS, verified=True),
+    # Marketplace actions (taken by later capabilities); all need verification.
+    "outlets.manage": Rule(kinds=frozenset({OrgKind.PROVIDER})),
+    "outlets.list": Rule(kinds=frozenset({OrgKind.PROVIDER}), verified=True),
+    "capacity.contract": Rule(kinds=frozenset({OrgKind.MANUFACTURER}), verified=True),
+    "certification.act": Rule(kinds=frozenset({OrgKind.CERTIFIER}), verified=True),
+    "filings.generate": Rule(kinds=frozenset({OrgKind.MANUFACTURER}), verified=True),
+    "agreements.sign": Rule(kinds=frozenset({OrgKind.MANUFACTURER, OrgKind.PROVIDER}),
+                            roles=MANAGERS, verified=True),
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+def decide(action: str, organization: Organization | None, role: MemberRole | None) -> Decision:
+    """Pure: may a member with `role` of `organization` take `action`?"""
+    rule = RULES[action]
+    if organization is None or role is None:
+        return Decision(False, "you are not a member of this organization")
+    if organization.kind not in rule.kinds:
+        kinds = ", ".join(sorted(k.value for k in rule.kinds))
+        return Decision(False, f"only {kinds} organizations may do this")
+    if role not in rule.roles:
+        roles = ", ".join(sorted(r.value for r in rule.roles))
+        return Decision(False, f"requires the role {roles}")
+    if rule.verified and not organization.is_verified:
+        return Decision(False, "your organization must be verified by an operator first")
+    return Decision(True)
+
+
+def membership_of(user, organization_id: int | None) -> Membership | None:
+    if user is None or organization_id is None:
+        return None
+    for membership in getattr(user, "memberships", ()):
+        if membership.organization_id == organization_id:
+            return membership
+    return None
+
+
+def can(user, action: str, organization: Organization | None) -> Decision:
+    membership = membership_of(user, organization.id if organization else None)
+    return decide(action, organization, membership.role if membership else None)
+
+
+def require(user, action: str, organization: Organization | None) -> None:
+    decision = can(user, action, organization)
+    if not decision:
+        raise PermissionDenied(decision.reason or "not allowed")
+
+
+def operator_membership(user) -> Membership | None:
+    """The user's membership in a verified operator organization, if any."""
+    for membership in getattr(user, "memberships", ()):
+        org = membership.organization
+        if org.kind is OrgKind.OPERATOR and org.is_verified:
+            return membership
+    return None
+
+
+def require_operator(user, action: str) -> Organization:
+    """Platform-wide actions: the acting organization is the user's operator organization."""
+    membership = operator_membership(user)
+    if membership is None:
+        raise PermissionDenied("only platform operators may do this")
+    require(user, action, membership.organization)
+    return membership.organization
