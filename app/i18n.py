@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Flask, current_app, request, session
 from flask_login import current_user
 
+from flask_babel import get_locale
+
 from app.extensions import babel
 
 
@@ -36,3 +38,4 @@ def select_timezone() -> str:
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone,
                    default_translation_directories=str(app.root_path) + "/translations")
+    app.jinja_env.globals["get_locale"] = get_locale

@@ -28,7 +28,7 @@ CSP = {
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.session_protection = "strong"
+    login_manager.session_protection = "basic"
     csrf.init_app(app)
     production = app.config.get("ENV_NAME") == "production"
     talisman.init_app(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, request
+from flask_login import current_user
 from flask_smorest import Api
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -32,11 +33,10 @@ def _guard_api_request(json_limit: int) -> None:
         raise RequestEntityTooLarge()
     # A browser session may call the API too (the map, the docs' "try it"), but then a
     # state change needs the CSRF token like any form; bearer tokens are not ambient.
-    if request.method in UNSAFE_METHODS and not authenticated_by_token():
-        from flask_login import current_user
-
-        if current_user.is_authenticated:
-            csrf.protect()
+    # (current_user first: resolving it is what records how the caller authenticated)
+    if (request.method in UNSAFE_METHODS and current_user.is_authenticated
+            and not authenticated_by_token()):
+        csrf.protect()
 
 
 def init_app(app: Flask) -> None:

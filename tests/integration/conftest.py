@@ -1,0 +1,98 @@
+"""Factories and clients for integration tests (through the app and a real database)."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import pytest
+
+from services.credit_code import make as make_credit_code
+from tests.conftest import csrf_token_from
+
+PASSWORD = "correct horse battery"
+_sequence = itertools.count(1)
+
+
+@dataclass
+class Party:
+    organization_id: int
+    user_id: int
+    email: str
+    password: str = PASSWORD
+    token: str | None = None
+
+    @property
+    def headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def credit_code_for(sequence: int, division: str = "440300") -> str:
+    return make_credit_code(f"91{division}{sequence:09d}")
+
+
+def org_payload(kind="manufacturer", *, email=None, sequence=None, **org_overrides) -> dict:
+    sequence = sequence or next(_sequence)
+    organization = {
+        "kind": kind,
+        "legal_name": f"测试{kind}{sequence}有限公司",
+        "english_name": f"Test {kind} {sequence}",
+        "credit_code": credit_code_for(sequence),
+        "address": "广东省深圳市南山区科技园1号",
+    }
+    if kind == "provider":
+        organization["provider_type"] = "utilization"
+    organization.update(org_overrides)
+    return {"organization": organization,
+            "user": {"email": email or f"user{sequence}@example.com", "password": PASSWORD,
+                     "name": f"User {sequence}"}}
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_party(app):
+    """Sign up an organization and its owner; verify it and issue a token unless told not to."""
+    from app.extensions import db
+    from services import accounts, organizations
+    from services.audit import Actor
+
+    def factory(kind="manufacturer", *, verified=True, with_token=True, **overrides) -> Party:
+        payload = org_payload(kind, **overrides)
+        with app.app_context():
+            if kind == "operator":
+                user = accounts.create_operator(payload["user"]["email"], PASSWORD, "Op")
+                organization_id = accounts.operator_organization().id
+            else:
+                organization, user = accounts.signup(payload["organization"], payload["user"])
+                organization_id = organization.id
+                if verified:
+                    operator = accounts.create_operator("root-operator@example.com", PASSWORD)
+                    organizations.set_verification(Actor(user=operator), organization_id,
+                                                   "verified")
+            token = accounts.create_token(user, "tests")[1] if with_token else None
+            db.session.commit()
+            return Party(organization_id, user.id, user.email, token=token)
+
+    return factory
+
+
+@pytest.fixture
+def operator(make_party):
+    return make_party("operator", email="operator@example.com")
+
+
+def login(client, email, password=PASSWORD):
+    page = client.get("/login")
+    return client.post("/login", data={"email": email, "password": password,
+                                       "csrf_token": csrf_token_from(page.get_data(as_text=True))})
+
+
+def form_post(client, path, data, *, page_path=None):
+    """Post a form the way a browser does: fetch the page first for its CSRF token."""
+    page = client.get(page_path or path)
+    token = csrf_token_from(page.get_data(as_text=True))
+    return client.post(path, data={**data, "csrf_token": token})
