@@ -6,7 +6,7 @@ import sys
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from app.extensions import db
 from services import accounts, audit, demo, reference_data
@@ -28,6 +28,7 @@ def audit_verify():
 
 
 @click.command("create-db")
+@with_appcontext
 def create_db():
     """Create or upgrade the schema (Alembic migrations)."""
     from flask_migrate import upgrade
@@ -37,6 +38,7 @@ def create_db():
 
 
 @click.command("load-reference")
+@with_appcontext
 def load_reference():
     """Load divisions, regions, rule sets and the checklist (idempotent)."""
     counts = reference_data.load_all()
@@ -45,6 +47,7 @@ def load_reference():
 
 
 @click.command("create-operator")
+@with_appcontext
 @click.option("--email", required=True)
 @click.option("--password", required=True)
 @click.option("--name", default="Operator")
@@ -61,6 +64,7 @@ def create_operator(email: str, password: str, name: str):
 
 
 @click.command("seed-demo-accounts")
+@with_appcontext
 def seed_demo_accounts():
     """Demo organizations and one login per role (idempotent)."""
     logins = demo.create_demo_accounts()
@@ -70,6 +74,7 @@ def seed_demo_accounts():
 
 
 @click.command("setup")
+@with_appcontext
 def setup():
     """Everything `make run` needs: schema, reference data, demo accounts. Safe to re-run."""
     from flask_migrate import upgrade

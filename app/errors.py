@@ -7,6 +7,7 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.extensions import db
@@ -102,6 +103,16 @@ def handle_csrf_error(error: CSRFError):
                                      "reload the page and try again.")), 400
 
 
+def handle_integrity_error(error: IntegrityError):
+    """A uniqueness race lost at commit (two sign-ups with one credit code): 409, not 500."""
+    db.session.rollback()
+    log.info("integrity conflict on %s %s: %s", request.method, request.path, error.orig)
+    message = _("This conflicts with a record saved at the same moment; reload and try again.")
+    if wants_json():
+        return jsonify(error_body(409, message, code="conflict")), 409
+    return render_template("errors/error.html", status=409, message=message), 409
+
+
 def handle_unexpected(error: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path)
     db.session.rollback()
@@ -112,5 +123,6 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(ServiceError, handle_service_error)
+    app.register_error_handler(IntegrityError, handle_integrity_error)
     if not app.config.get("TESTING"):
         app.register_error_handler(Exception, handle_unexpected)

@@ -36,12 +36,6 @@ OUTPUT_DIR = REPO_ROOT / "test-output"
 SCREENSHOT_DIR = OUTPUT_DIR / "screenshots"
 
 DEMO_PASSWORD = "outletpool-demo"
-DEMO_LOGINS = {
-    "operator": "operator@outletpool.demo",
-    "manufacturer": "maker@outletpool.demo",
-    "provider": "provider@outletpool.demo",
-    "certifier": "certifier@outletpool.demo",
-}
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -221,7 +215,8 @@ def chromium_executable() -> str:
     candidate = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
     path = candidate if os.path.isfile(candidate) else shutil.which(candidate)
     if not path or not os.access(path, os.X_OK):
-        _unavailable(f"no Chromium at {candidate} (install Debian's `chromium` or set CHROMIUM_PATH)")
+        _unavailable(f"no Chromium at {candidate} "
+                     "(install Debian's `chromium` or set CHROMIUM_PATH)")
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
@@ -248,16 +243,18 @@ class PageEvents:
     """What a page did: requests made, console messages, uncaught errors, failed responses."""
 
     requests: list[str] = field(default_factory=list)
-    console: list[tuple[str, str]] = field(default_factory=list)  # (type, text)
+    console: list[tuple[str, str, str]] = field(default_factory=list)  # (type, text, url)
     page_errors: list[str] = field(default_factory=list)
     bad_responses: list[tuple[int, str]] = field(default_factory=list)
 
     def csp_errors(self) -> list[str]:
-        return [text for _type, text in self.console
+        return [text for _type, text, _url in self.console
                 if "content security policy" in text.lower() or "refused to" in text.lower()]
 
     def console_errors(self) -> list[str]:
-        return [text for kind, text in self.console if kind == "error"]
+        # Chromium may ask for /favicon.ico on its own; the platform has none.
+        return [text for kind, text, url in self.console
+                if kind == "error" and not url.endswith("/favicon.ico")]
 
     def clear(self) -> None:
         self.requests.clear()
@@ -268,7 +265,8 @@ class PageEvents:
 
 def _attach(page, events: PageEvents) -> None:
     page.on("request", lambda req: events.requests.append(req.url))
-    page.on("console", lambda msg: events.console.append((msg.type, msg.text)))
+    page.on("console", lambda msg: events.console.append(
+        (msg.type, msg.text, (msg.location or {}).get("url", ""))))
     page.on("pageerror", lambda exc: events.page_errors.append(str(exc)))
     page.on("response", lambda res: res.status >= 400 and not res.url.endswith("/favicon.ico")
             and events.bad_responses.append((res.status, res.url)))
@@ -313,9 +311,9 @@ def new_page(browser, base_url, request):
         SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
         for index, page in enumerate(pages):
             suffix = f"-{index}" if index else ""
+            path = SCREENSHOT_DIR / f"{_slug(request.node.name)}-FAILED{suffix}.png"
             with contextlib.suppress(Exception):
-                page.screenshot(path=SCREENSHOT_DIR / f"{_slug(request.node.name)}-FAILED{suffix}.png",
-                                full_page=True)
+                page.screenshot(path=path, full_page=True)
     for context in contexts:
         with contextlib.suppress(Exception):
             context.close()
