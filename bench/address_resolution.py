@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from services.divisions import DivisionIndex, read_csv  # noqa: E402
+from services.divisions import DivisionIndex, read_csv
 
 
 def main(runs: int = 7) -> None:

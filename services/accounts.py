@@ -15,8 +15,8 @@ from app.extensions import db
 from app.models import (
     ApiToken,
     Invitation,
-    Membership,
     MemberRole,
+    Membership,
     Organization,
     OrgKind,
     User,
@@ -25,9 +25,15 @@ from app.models import (
 from app.models.types import utcnow
 from services import audit, organizations, passwords, permissions
 from services.audit import Actor
-from services.errors import AuthenticationFailed, Conflict, NotFound, PermissionDenied, ValidationFailed
+from services.errors import (
+    AuthenticationFailed,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    ValidationFailed,
+)
 
-TOKEN_PREFIX = "op_"
+TOKEN_PREFIX = "op_"  # noqa: S105 - a public prefix, not a secret
 PASSWORD_MIN_LENGTH = 10
 
 

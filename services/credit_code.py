@@ -39,7 +39,8 @@ def check(code: str) -> CheckResult:
     bad = sorted({ch for ch in normalized if ch not in _VALUES})
     if bad:
         return CheckResult(False, normalized,
-                           _l("contains characters not allowed in a credit code: %(chars)s", chars="".join(bad)),
+                           _l("contains characters not allowed in a credit code: %(chars)s",
+                              chars="".join(bad)),
                            "alphabet")
     if not normalized[2:8].isdigit():
         return CheckResult(False, normalized,

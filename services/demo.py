@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.models import Organization
+from sqlalchemy import select
+
 from app.extensions import db
+from app.models import Organization
 from services import accounts, credit_code, organizations
 from services.audit import Actor
-from sqlalchemy import select
 
 DEMO_PASSWORD = "outletpool-demo"  # noqa: S105 - printed in the README on purpose
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from app.models import Membership, Organization, OrgKind, ProviderType, VerificationStatus
 from app.extensions import db
+from app.models import Membership, Organization, OrgKind, ProviderType, VerificationStatus
 from app.models.types import utcnow
 from services import audit, credit_code, divisions, permissions
 from services.audit import Actor

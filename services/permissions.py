@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.models import Membership, MemberRole, Organization, OrgKind
+from app.models import MemberRole, Membership, Organization, OrgKind
 from services.errors import PermissionDenied
 
 ANY_KIND = frozenset(OrgKind)

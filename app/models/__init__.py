@@ -3,8 +3,8 @@
 from app.models.audit import AuditEvent
 from app.models.organization import (
     Invitation,
-    Membership,
     MemberRole,
+    Membership,
     Organization,
     OrgKind,
     ProviderType,

@@ -1,7 +1,6 @@
 """The hash chain: appended rows verify; any altered, removed or inserted row is found."""
 
-from dataclasses import replace
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from services import audit

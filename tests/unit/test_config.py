@@ -32,7 +32,7 @@ def test_development_keeps_a_generated_secret_under_instance(monkeypatch, tmp_pa
     cfg = reload_with(monkeypatch)
     first = cfg.config_for("development").SECRET_KEY
     cfg = reload_with(monkeypatch)
-    assert cfg.config_for("development").SECRET_KEY == first
+    assert first == cfg.config_for("development").SECRET_KEY
     assert (tmp_path / "secret_key").read_text().strip() == first
 
 
