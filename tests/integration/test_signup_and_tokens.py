@@ -32,7 +32,7 @@ def test_a_wrong_check_character_is_refused_naming_the_field(client):
     payload = org_payload()
     code = payload["organization"]["credit_code"]
     payload["organization"]["credit_code"] = code[:17] + ("0" if code[17] != "0" else "1")
-    response = client.post("/api/v1/signup", json=payload)
+    response = client.post("/api/v1/signup", json=payload, headers={"Accept-Language": "en"})
     assert response.status_code == 422
     error = response.json["error"]
     assert error["code"] == "validation_failed"
@@ -53,12 +53,20 @@ def test_every_bad_field_is_reported_at_once_and_nothing_is_written(app, client)
         assert db.session.query(Organization).count() == 0
 
 
+def test_chinese_clients_get_the_reason_in_chinese(client):
+    payload = org_payload()
+    code = payload["organization"]["credit_code"]
+    payload["organization"]["credit_code"] = code[:17] + ("0" if code[17] != "0" else "1")
+    response = client.post("/api/v1/signup", json=payload, headers={"Accept-Language": "zh-CN"})
+    assert "校验码" in response.json["error"]["fields"]["organization"]["credit_code"][0]
+
+
 def test_a_credit_code_registers_once(client):
     payload = org_payload()
     assert client.post("/api/v1/signup", json=payload).status_code == 201
     again = org_payload()
     again["organization"]["credit_code"] = payload["organization"]["credit_code"]
-    response = client.post("/api/v1/signup", json=again)
+    response = client.post("/api/v1/signup", json=again, headers={"Accept-Language": "en"})
     assert response.status_code == 422
     assert "already registered" in response.json["error"]["fields"]["organization"]["credit_code"][0]
 
