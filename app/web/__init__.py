@@ -6,8 +6,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from app.web import auth, main, operator, org
+    from app.web import auth, imports, main, operator, org, outlets, pool, stats
 
-    for module in (main, auth, org, operator):
+    for module in (main, auth, org, operator, outlets, pool, imports, stats):
         app.register_blueprint(module.bp)
     main.register_template_helpers(app)

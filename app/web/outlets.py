@@ -1,0 +1,5 @@
+"""Pages: outlets (placeholder; being built)."""
+
+from flask import Blueprint
+
+bp = Blueprint("outlets", __name__)
