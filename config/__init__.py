@@ -75,6 +75,10 @@ class BaseConfig:
     RATELIMIT_SIGNIN = os.environ.get("RATELIMIT_SIGNIN", "10 per minute")
     RATELIMIT_HEADERS_ENABLED = True
 
+    # Evidence files live outside the web root; only the services hand them out.
+    UPLOAD_ROOT = os.environ.get("UPLOAD_ROOT", str(INSTANCE_DIR / "uploads"))
+    EVIDENCE_MAX_BYTES = int(os.environ.get("EVIDENCE_MAX_BYTES", str(10 * 1024 * 1024)))
+
     INVITATION_MAX_AGE_DAYS = 7
     PASSWORD_RESET_MAX_AGE_SECONDS = 3600
     PASSWORD_MIN_LENGTH = 10

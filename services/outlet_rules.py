@@ -41,7 +41,7 @@ def type_limit_violations(parameters: dict, outlet_type: str, values: dict) -> l
         if value is None:
             continue
         if (bound == "min" and value < limit) or (bound == "max" and value > limit):
-            message = _l("%(type)s outlets need %(field)s %(op)s %(limit)s (rule %(rule)s: %(source)s)",
+            message = _l("%(type)s: %(field)s must be %(op)s %(limit)s (rule %(rule)s; source: %(source)s)",
                          type=block.get("name_en", outlet_type), field=field,
                          op="≥" if bound == "min" else "≤", limit=limit,
                          rule=block.get("rule_ref", "?"), source=block.get("source", ""))

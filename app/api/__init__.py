@@ -29,7 +29,9 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 def _guard_api_request(json_limit: int) -> None:
     if not request.path.startswith("/api/"):
         return
-    if request.content_length is not None and request.content_length > json_limit:
+    # Uploads (multipart) are bounded by MAX_CONTENT_LENGTH and the evidence limit instead.
+    if (request.content_length is not None and request.content_length > json_limit
+            and request.mimetype != "multipart/form-data"):
         raise RequestEntityTooLarge()
     # A browser session may call the API too (the map, the docs' "try it"), but then a
     # state change needs the CSRF token like any form; bearer tokens are not ambient.
