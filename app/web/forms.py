@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
+from flask_wtf.file import FileField
+from wtforms import (
+    DateField,
+    DecimalField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from services.errors import ServiceError
 
@@ -21,6 +37,11 @@ PROVIDER_TYPE_CHOICES = [
     ("dismantler", _l("End-of-life vehicle dismantler")),
     ("manufacturer", _l("Manufacturer offering its own outlets")),
 ]
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
 ROLE_CHOICES = [("member", _l("Member")), ("admin", _l("Admin")), ("owner", _l("Owner"))]
 
 
@@ -144,3 +165,78 @@ def apply_errors(form: FlaskForm, error: ServiceError) -> None:
     walk(error.fields)
     if not error.fields:
         form.form_errors.append(str(error.message))
+
+
+class OutletForm(FlaskForm):
+    name = StringField(_l("Outlet name"), validators=[DataRequired(), Length(max=200)])
+    address = StringField(
+        _l("Detailed address"), validators=[DataRequired(), Length(max=300)],
+        description=_l("Province, city, district and street, e.g. 广东省深圳市南山区科技园南区10号"))
+    lat = DecimalField(
+        _l("Latitude"), places=6, validators=[Optional()],
+        description=_l("Drag the marker on the map, or leave empty to use the district centre"))
+    lon = DecimalField(_l("Longitude"), places=6, validators=[Optional()])
+    type = SelectField(_l("Outlet type"), choices=[
+        ("collection", _l("Collection (收集型)")),
+        ("centralized_storage", _l("Centralized storage (集中贮存型)"))])
+    storage_area_m2 = DecimalField(_l("Storage area (m²)"), validators=[DataRequired()])
+    max_stored_weight_t = DecimalField(_l("Maximum stored weight (t)"), validators=[DataRequired()])
+    annual_capacity_t = DecimalField(_l("Annual handling capacity (t/year)"), validators=[DataRequired()])
+    chemistries = MultiCheckboxField(_l("Accepted chemistries"))
+    safety_classes = MultiCheckboxField(_l("Accepted safety classes"))
+    facilities = TextAreaField(_l("Facilities"), validators=[Optional(), Length(max=2000)])
+    opening_hours = StringField(_l("Opening hours"), validators=[Optional(), Length(max=200)])
+    contact_name = StringField(_l("Contact person"), validators=[Optional(), Length(max=100)])
+    contact_phone = StringField(_l("Contact phone"), validators=[Optional(), Length(max=40)])
+    establishment = SelectField(_l("How it was established"), choices=[
+        ("self_built", _l("Self-built (自建)")), ("co_built", _l("Co-built (共建)")),
+        ("authorized", _l("Authorized (授权)"))])
+    established_with = StringField(_l("Co-building or authorizing parties"),
+                                   validators=[Optional(), Length(max=300)])
+    submit = SubmitField(_l("Save outlet"))
+
+    FIELDS = ("name", "address", "lat", "lon", "type", "storage_area_m2", "max_stored_weight_t",
+              "annual_capacity_t", "chemistries", "safety_classes", "facilities", "opening_hours",
+              "contact_name", "contact_phone", "establishment", "established_with")
+
+    def outlet_data(self) -> dict:
+        data = {}
+        for name in self.FIELDS:
+            value = getattr(self, name).data
+            data[name] = float(value) if isinstance(value, Decimal) else value
+        return data
+
+
+class OfferForm(FlaskForm):
+    capacity_t_per_year = DecimalField(_l("Capacity offered (t/year)"), validators=[DataRequired()])
+    annual_fee_yuan = DecimalField(_l("Annual fee per partner (CNY)"), places=2,
+                                   validators=[DataRequired()])
+    handling_fee_yuan_per_t = DecimalField(_l("Handling fee per tonne (CNY)"), places=2,
+                                           validators=[DataRequired()])
+    min_term_months = IntegerField(_l("Minimum term (months)"), validators=[DataRequired()])
+    available_from = DateField(_l("Available from"), validators=[DataRequired()])
+    available_to = DateField(_l("Available until"), validators=[Optional()])
+    submit = SubmitField(_l("Save offer"))
+
+    def offer_data(self) -> dict:
+        # Yuan on the page, integer fen everywhere else.
+        return {
+            "capacity_t_per_year": float(self.capacity_t_per_year.data),
+            "annual_fee_fen": int((self.annual_fee_yuan.data * 100).to_integral_value()),
+            "handling_fee_fen_per_t": int((self.handling_fee_yuan_per_t.data * 100).to_integral_value()),
+            "min_term_months": self.min_term_months.data,
+            "available_from": self.available_from.data,
+            "available_to": self.available_to.data,
+        }
+
+
+class StatusForm(FlaskForm):
+    status = HiddenField()
+    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=2000)])
+    submit = SubmitField(_l("Apply"))
+
+
+class EvidenceForm(FlaskForm):
+    file = FileField(_l("Photo or PDF"), validators=[DataRequired()])
+    checklist_item = SelectField(_l("Checklist item"), validate_choice=False, coerce=str)
+    submit = SubmitField(_l("Upload"))

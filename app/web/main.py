@@ -14,6 +14,7 @@ from flask import (
     request,
     session,
 )
+from flask_babel import format_currency, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import text
@@ -97,6 +98,30 @@ def register_template_helpers(app: Flask) -> None:
     @app.template_global()
     def status_label(value: str) -> str:
         return _labels()["status"].get(value, value)
+
+    @app.template_global()
+    def localized(obj, field: str) -> str:
+        """obj.<field>_zh or obj.<field>_en, by the page's language."""
+        suffix = "zh" if get_locale().language == "zh" else "en"
+        value = obj.get(f"{field}_{suffix}") if isinstance(obj, dict) else getattr(obj, f"{field}_{suffix}")
+        return value
+
+    @app.template_filter()
+    def yuan(fen: int | None) -> str:
+        """Integer fen shown as yuan; money is only formatted at the edge."""
+        if fen is None:
+            return "—"
+        return format_currency(fen / 100, "CNY")
+
+    @app.template_global()
+    def outlet_status_label(value: str) -> str:
+        return {"draft": _("Draft"), "listed": _("Listed"), "suspended": _("Suspended"),
+                "delisted": _("Delisted")}.get(value, value)
+
+    @app.template_global()
+    def outlet_type_label(value: str) -> str:
+        return {"collection": _("Collection (收集型)"),
+                "centralized_storage": _("Centralized storage (集中贮存型)")}.get(value, value)
 
     @app.context_processor
     def inject_navigation():

@@ -1,5 +1,221 @@
-"""Pages: outlets (placeholder; being built)."""
+"""Providers' pages: their outlets by status with gaps, the outlet form, self-assessment,
+evidence, lifecycle actions and the capacity offer."""
 
-from flask import Blueprint
+from __future__ import annotations
 
-bp = Blueprint("outlets", __name__)
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from app.api.outlets import send_evidence
+from app.extensions import db
+from app.models import OutletStatus
+from app.security import current_actor, current_membership
+from app.web.forms import EvidenceForm, OfferForm, OutletForm, StatusForm, apply_errors
+from services import assessments, checklist, evidence, offers, organizations, outlets, permissions
+from services.errors import ServiceError
+
+bp = Blueprint("outlets", __name__, url_prefix="")
+
+
+def _provider():
+    membership = current_membership()
+    if membership is None or membership.organization.kind.value != "provider":
+        abort(403)
+    return organizations.get_own(current_actor(), membership.organization_id)
+
+
+def _label(option: dict) -> str:
+    return option["name_zh"] if get_locale().language == "zh" else option["name_en"]
+
+
+def _outlet_form(obj=None) -> OutletForm:
+    form = OutletForm(obj=obj)
+    form.chemistries.choices = [(o["code"], _label(o)) for o in outlets.options()["chemistries"]]
+    form.safety_classes.choices = [(o["code"], _label(o))
+                                   for o in outlets.options()["safety_classes"]]
+    if obj is not None and not form.is_submitted():
+        form.type.data = obj.type.value
+        form.establishment.data = obj.establishment.value
+    return form
+
+
+@bp.route("/outlets/mine")
+@login_required
+def mine():
+    provider = _provider()
+    rows = [(o, assessments.gap_report(o)) for o in outlets.of_provider(current_actor(), provider)]
+    by_status = {status: [r for r in rows if r[0].status is status] for status in OutletStatus}
+    return render_template("outlets/mine.html", provider=provider, by_status=by_status,
+                           can_manage=permissions.can(current_user, "outlets.manage", provider))
+
+
+@bp.route("/outlets/new", methods=["GET", "POST"])
+@login_required
+def create():
+    provider = _provider()
+    form = _outlet_form()
+    if form.validate_on_submit():
+        try:
+            outlet = outlets.create(current_actor(), provider, form.outlet_data())
+            db.session.commit()
+        except ServiceError as error:
+            db.session.rollback()
+            apply_errors(form, error)
+        else:
+            flash(_("Outlet saved as a draft. Next: the self-assessment."), "success")
+            return redirect(url_for("outlets.manage", outlet_id=outlet.id))
+    return render_template("outlets/form.html", form=form, outlet=None), 422 if form.errors else 200
+
+
+@bp.route("/outlets/<int:outlet_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(outlet_id: int):
+    outlet = outlets.get_for_provider(current_actor(), outlet_id)
+    form = _outlet_form(outlet)
+    if form.validate_on_submit():
+        try:
+            outlets.update(current_actor(), outlet, form.outlet_data())
+            db.session.commit()
+        except ServiceError as error:
+            db.session.rollback()
+            apply_errors(form, error)
+        else:
+            flash(_("Outlet saved."), "success")
+            return redirect(url_for("outlets.manage", outlet_id=outlet.id))
+    return render_template("outlets/form.html", form=form, outlet=outlet), 422 if form.errors else 200
+
+
+@bp.route("/outlets/<int:outlet_id>/manage", methods=["GET", "POST"])
+@login_required
+def manage(outlet_id: int):
+    actor = current_actor()
+    outlet = outlets.get_manageable(actor, outlet_id)
+    offer_form = OfferForm(prefix="offer")
+    if not offer_form.is_submitted() and outlet.offer is not None:
+        offer = outlet.offer
+        offer_form.capacity_t_per_year.data = offer.capacity_t_per_year
+        offer_form.annual_fee_yuan.data = offer.annual_fee_fen / 100
+        offer_form.handling_fee_yuan_per_t.data = offer.handling_fee_fen_per_t / 100
+        offer_form.min_term_months.data = offer.min_term_months
+        offer_form.available_from.data = offer.available_from
+        offer_form.available_to.data = offer.available_to
+    if offer_form.submit.data and offer_form.validate_on_submit():
+        try:
+            offers.set_offer(actor, outlet, offer_form.offer_data())
+            db.session.commit()
+        except ServiceError as error:
+            db.session.rollback()
+            apply_errors(offer_form, error)
+        else:
+            flash(_("Capacity offer saved."), "success")
+            return redirect(url_for("outlets.manage", outlet_id=outlet.id))
+    evidence_form = EvidenceForm(prefix="evidence")
+    evidence_form.checklist_item.choices = [("", _("The outlet as a whole"))] + [
+        (str(i.number), f"{i.number}. {i.title_zh if get_locale().language == 'zh' else i.title_en}")
+        for i in checklist.items()]
+    moves = [to for (frm, to) in outlets.TRANSITIONS if frm is outlet.status]
+    return render_template(
+        "outlets/manage.html", outlet=outlet, report=assessments.gap_report(outlet),
+        history=assessments.history(outlet), files=evidence.of_outlet(outlet), moves=moves,
+        offer_form=offer_form, evidence_form=evidence_form, status_form=StatusForm(),
+    ), 422 if offer_form.errors else 200
+
+
+@bp.route("/outlets/<int:outlet_id>/status", methods=["POST"])
+@login_required
+def change_status(outlet_id: int):
+    form = StatusForm()
+    if form.validate_on_submit():
+        actor = current_actor()
+        try:
+            outlets.change_status(actor, outlets.get_manageable(actor, outlet_id), form.status.data,
+                                  form.reason.data)
+            db.session.commit()
+        except ServiceError as error:
+            db.session.rollback()
+            flash(str(error.message), "error")
+        else:
+            flash(_("Status changed."), "success")
+    return redirect(url_for("outlets.manage", outlet_id=outlet_id))
+
+
+@bp.route("/outlets/<int:outlet_id>/evidence", methods=["POST"])
+@login_required
+def upload_evidence(outlet_id: int):
+    actor = current_actor()
+    outlet = outlets.get_for_provider(actor, outlet_id)
+    form = EvidenceForm(prefix="evidence")
+    form.checklist_item.choices = []
+    if form.validate_on_submit():
+        upload = form.file.data
+        item = form.checklist_item.data
+        try:
+            evidence.add(actor, outlet, upload.read(), upload.filename,
+                         storage_root=Path(current_app.config["UPLOAD_ROOT"]),
+                         max_bytes=current_app.config["EVIDENCE_MAX_BYTES"],
+                         checklist_item=int(item) if item else None)
+            db.session.commit()
+        except ServiceError as error:
+            db.session.rollback()
+            messages = [str(m) for ms in error.fields.values() for m in ms] or [str(error.message)]
+            flash("; ".join(messages), "error")
+        else:
+            flash(_("Evidence uploaded."), "success")
+    else:
+        flash(_("Choose a file to upload."), "error")
+    return redirect(url_for("outlets.manage", outlet_id=outlet_id) + "#evidence")
+
+
+@bp.route("/evidence/<int:evidence_id>")
+@login_required
+def download_evidence(evidence_id: int):
+    return send_evidence(evidence.get_visible(current_actor(), evidence_id))
+
+
+@bp.route("/outlets/<int:outlet_id>/assessment", methods=["GET", "POST"])
+@login_required
+def assessment(outlet_id: int):
+    actor = current_actor()
+    outlet = outlets.get_for_provider(actor, outlet_id)
+    items = checklist.items()
+    current = assessments.latest(outlet)
+    answers = dict(current.answers) if current else {}
+    error_fields: dict = {}
+    if request.method == "POST":
+        from flask_wtf.csrf import validate_csrf
+        from wtforms import ValidationError
+
+        try:
+            validate_csrf(request.form.get("csrf_token"))
+        except ValidationError:
+            abort(400)
+        submitted = {str(i.number): {"result": request.form.get(f"result-{i.number}"),
+                                     "note": request.form.get(f"note-{i.number}", "")}
+                     for i in items if request.form.get(f"result-{i.number}")}
+        complete = request.form.get("action") == "complete"
+        try:
+            saved = assessments.save(actor, outlet, submitted, complete=complete)
+            db.session.commit()
+        except ServiceError as error:
+            db.session.rollback()
+            answers.update(submitted)
+            error_fields = (error.fields or {}).get("answers", {})
+            flash(str(error.message), "error")
+        else:
+            if complete:
+                flash(_("Assessment completed: %(result)s.",
+                        result=_("compliant") if saved.passed else _("not compliant yet")),
+                      "success" if saved.passed else "info")
+            else:
+                flash(_("Draft saved."), "success")
+            return redirect(url_for("outlets.manage", outlet_id=outlet.id))
+    files = {}
+    for item in evidence.of_outlet(outlet):
+        files.setdefault(item.checklist_item, []).append(item)
+    return render_template("outlets/assessment.html", outlet=outlet, items=items,
+                           categories=checklist.categories(), answers=answers, files=files,
+                           current=current, error_fields=error_fields), 422 if error_fields else 200
