@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pprint import pformat
 from urllib.parse import urlsplit
 
 import pytest
@@ -275,11 +276,26 @@ NORMAL_PAGES_MEMBER = ["/dashboard", "/organization", "/organization/members",
                        "/organization/tokens"]
 
 
-@pytest.mark.parametrize("locale", ["zh-CN"])
-def test_pages_load_without_csp_or_script_errors(page, locale, base_url, sign_in):
-    problems: dict[str, dict] = {}
+def _header_links(page) -> list[str]:
+    hrefs = page.locator("header nav a[href^='/']").evaluate_all(
+        "links => links.map(a => a.getAttribute('href'))")
+    return list(dict.fromkeys(href for href in hrefs if not href.startswith("/lang/")))
 
-    def visit(path: str) -> None:
+
+class PageChecker:
+    """Visits pages and notes anything wrong: status, CSP, console/page errors, 4xx/5xx, off-site."""
+
+    def __init__(self, page, base_url: str):
+        self.page = page
+        self.base_url = base_url
+        self.problems: dict[str, dict] = {}
+        self.visited: set[tuple[str, str]] = set()
+
+    def visit(self, path: str, who: str) -> None:
+        if (who, path) in self.visited:
+            return
+        self.visited.add((who, path))
+        page = self.page
         page.events.clear()
         response = page.goto(path)
         page.wait_for_load_state("networkidle")
@@ -287,21 +303,39 @@ def test_pages_load_without_csp_or_script_errors(page, locale, base_url, sign_in
             "status": response.status if response else None,
             "csp": page.events.csp_errors(),
             "console errors": page.events.console_errors(),
-            "page errors": page.events.page_errors,
-            "failed responses": page.events.bad_responses,
-            "off-site requests": _off_site(page.events.requests, base_url),
+            "page errors": list(page.events.page_errors),
+            "failed responses": list(page.events.bad_responses),
+            "off-site requests": _off_site(page.events.requests, self.base_url),
         }
         if found["status"] != 200 or any(found[key] for key in found if key != "status"):
-            problems[path] = {key: value for key, value in found.items() if value}
+            self.problems[f"{who} {path}"] = {key: value for key, value in found.items() if value}
 
-    for path in NORMAL_PAGES_ANONYMOUS:
-        visit(path)
+    def visit_all(self, paths: list[str], who: str) -> None:
+        for path in paths:
+            self.visit(path, who)
+
+
+@pytest.mark.parametrize("locale", ["zh-CN"])
+def test_pages_load_without_csp_or_script_errors(page, locale, base_url, sign_in):
+    checker = PageChecker(page, base_url)
+    checker.visit_all(NORMAL_PAGES_ANONYMOUS, "visitor")
     sign_in(page, DEMO_LOGINS["provider"])
-    for path in NORMAL_PAGES_MEMBER:
-        visit(path)
+    checker.visit_all(NORMAL_PAGES_MEMBER, "provider")
     page.context.clear_cookies()
     sign_in(page, DEMO_LOGINS["operator"])
-    for path in NORMAL_PAGES_OPERATOR:
-        visit(path)
+    checker.visit_all(NORMAL_PAGES_OPERATOR, "operator")
+    assert checker.problems == {}, pformat(checker.problems, width=100)
 
-    assert problems == {}
+
+@pytest.mark.parametrize("locale", ["zh-CN"])
+def test_every_header_link_loads(page, locale, base_url, sign_in):
+    """Each link in the header, as a visitor, a provider and the operator: 200, no CSP errors."""
+    checker = PageChecker(page, base_url)
+    for who, email in [("visitor", None), ("provider", DEMO_LOGINS["provider"]),
+                       ("operator", DEMO_LOGINS["operator"])]:
+        page.context.clear_cookies()
+        if email:
+            sign_in(page, email)
+        page.goto("/")
+        checker.visit_all(_header_links(page), who)
+    assert checker.problems == {}, pformat(checker.problems, width=100)

@@ -1,0 +1,329 @@
+"""Pool search under load: latency and throughput through gunicorn, at two pool sizes.
+
+For each database (SQLite file, and PostgreSQL when BENCH_PG_URL or the default local server
+answers) and each pool size (10,257 and 100,000 listed outlets), the script:
+  1. builds a fresh database (migrations + reference data + N synthetic listed outlets),
+  2. starts gunicorn (config/gunicorn.conf.py) on a free port,
+  3. drives a mix of realistic searches with 32 concurrent keep-alive connections, and the
+     trivial endpoint /healthz the same way, several rounds each,
+  4. prints median and p95 latency, requests/s, the search/trivial throughput ratio, each
+     worker's RSS after the run, and the query plans of the typical searches.
+
+    .venv/bin/python bench/search.py [--sizes 10257,100000] [--rounds 3] [--requests 1500]
+
+Figures, not assertions: the targets are p95 < 50 ms at 100k, 100k no more than 1.5x slower
+than 10k, search >= 40 % of the trivial endpoint's throughput, RSS < 250 MB per worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PYTHON = sys.executable
+CONCURRENCY = 32
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build_database(url: str, size: int, seed: int = 7) -> list[dict]:
+    """Schema, reference data and `size` listed outlets; returns the cities used."""
+    os.environ["OUTLETPOOL_ENV"] = "testing"
+    from flask_migrate import upgrade
+    from sqlalchemy import insert
+
+    from app import create_app
+    from app.extensions import db
+    from app.models import Division, Organization, OrgKind, Outlet, VerificationStatus
+    from services import credit_code, reference_data
+
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=url)
+    rng = random.Random(seed)
+    with app.app_context():
+        upgrade()
+        reference_data.load_all()
+        providers = []
+        for i in range(40):
+            org = Organization(kind=OrgKind.PROVIDER, legal_name=f"基准回收企业{i}有限公司",
+                               credit_code=credit_code.make(f"91440300{i:09d}"), address="广东省深圳市",
+                               division_code="440300", verification_status=VerificationStatus.VERIFIED)
+            db.session.add(org)
+            providers.append(org)
+        db.session.flush()
+        cities = [d for d in db.session.query(Division).filter(Division.level == "prefecture")
+                  if d.lat is not None]
+        districts: dict[str, list] = {}
+        for d in db.session.query(Division).filter(Division.level == "district"):
+            districts.setdefault(d.parent_code, []).append(d)
+        rows = []
+        for n in range(size):
+            city = rng.choice(cities)
+            district = rng.choice(districts.get(city.code) or [None])
+            provider = providers[n % len(providers)]
+            name = f"回收服务网点{n:06d}"
+            address = f"{city.name}{district.name if district else ''}工业路{rng.randint(1, 999)}号"
+            capacity = rng.choice([50, 100, 200, 500, 1000, 3000])
+            rows.append({
+                "provider_id": provider.id, "name": name, "address": address,
+                "province_code": city.province_code, "city_code": city.code,
+                "district_code": district.code if district else None,
+                "lat": city.lat + rng.uniform(-0.15, 0.15), "lon": city.lon + rng.uniform(-0.15, 0.15),
+                "type": rng.choice(["collection", "collection", "centralized_storage"]),
+                "storage_area_m2": 40.0, "max_stored_weight_t": 5.0, "annual_capacity_t": capacity,
+                "chemistries": ["LFP"], "safety_classes": ["A"], "establishment": "self_built",
+                "status": "listed", "compliant": True, "certified": rng.random() < 0.2,
+                "available_capacity_t": capacity * rng.choice([0.2, 0.5, 1.0]),
+                "annual_fee_fen": rng.choice([0, 500_000, 1_200_000, 3_000_000]),
+                "handling_fee_fen_per_t": rng.choice([5_000, 10_000, 20_000]),
+                "search_text": f"{name} {address} {provider.legal_name}".lower(),
+            })
+        for start in range(0, len(rows), 5000):
+            db.session.execute(insert(Outlet), rows[start:start + 5000])
+        db.session.commit()
+        if db.engine.dialect.name == "postgresql":
+            with db.engine.connect() as conn:
+                conn.exec_driver_sql("ANALYZE")
+        else:
+            with db.engine.connect() as conn:
+                conn.exec_driver_sql("ANALYZE")
+        used = [{"code": c.code, "province": c.province_code, "lat": c.lat, "lon": c.lon,
+                 "name": c.name} for c in cities]
+        db.engine.dispose()
+    return used
+
+
+def search_mix(cities: list[dict], rng: random.Random, count: int) -> list[str]:
+    """The searches people make: a city, a province and type, near a point, text, capacity."""
+    paths = []
+    for _ in range(count):
+        city = rng.choice(cities)
+        kind = rng.randrange(6)
+        if kind == 0:
+            query = {"city": city["code"]}
+        elif kind == 1:
+            query = {"province": city["province"], "type": "centralized_storage", "sort": "annual_fee_fen"}
+        elif kind == 2:
+            query = {"near": f"{city['lat']:.4f},{city['lon']:.4f}", "radius_km": 30}
+        elif kind == 3:
+            query = {"city": city["code"], "min_capacity_t": 100, "certified": "true"}
+        elif kind == 4:
+            query = {"q": city["name"][:2], "province": city["province"]}
+        else:
+            query = {"province": city["province"], "max_annual_fee_fen": 1_200_000,
+                     "sort": "-available_capacity_t", "page": 2}
+        paths.append("/api/v1/outlets?" + urlencode(query))
+    return paths
+
+
+def drive(port: int, paths: list[str]) -> tuple[list[float], float, int]:
+    """Send `paths` over CONCURRENCY keep-alive connections; latencies (s), wall time, errors."""
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    chunks = [paths[i::CONCURRENCY] for i in range(CONCURRENCY)]
+
+    def worker(chunk: list[str]) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        for path in chunk:
+            started = time.perf_counter()
+            try:
+                conn.request("GET", path, headers={"Accept-Language": "en"})
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    errors[0] += 1
+            except (OSError, http.client.HTTPException):
+                errors[0] += 1
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            mine.append(time.perf_counter() - started)
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker, args=(c,)) for c in chunks]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, time.perf_counter() - started, errors[0]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def workers_of(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children")
+    return [int(p) for p in children.read_text().split()] if children.exists() else []
+
+
+def start_server(url: str, port: int, instance: str) -> subprocess.Popen:
+    env = {**os.environ, "DATABASE_URL": url, "PORT": str(port), "OUTLETPOOL_ENV": "development",
+           "OUTLETPOOL_INSTANCE": instance, "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "4"),
+           "LOG_LEVEL": "warning"}
+    env.pop("OUTLETPOOL_ALLOW_SQLITE", None)
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "-c", "config/gunicorn.conf.py", "--access-logfile", "/dev/null",
+         "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError("gunicorn did not come up: " + server.stderr.read().decode()[-2000:])
+
+
+def explain(url: str, cities: list[dict]) -> None:
+    """Print the plans of the page query for the typical searches."""
+    os.environ["OUTLETPOOL_ENV"] = "testing"
+    from app import create_app
+    from app.extensions import db
+
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=url)
+    city = cities[0]
+    samples = {"city": {"city": city["code"]},
+               "near": {"near": f"{city['lat']},{city['lon']}", "radius_km": 30},
+               "province+type": {"province": city["province"], "type": "centralized_storage"}}
+    with app.app_context():
+        from services import pool_search
+
+        for label, params in samples.items():
+            for statement in pool_search.statements_for(params):
+                compiled = statement.compile(db.engine, compile_kwargs={"literal_binds": True})
+                prefix = "EXPLAIN QUERY PLAN " if db.engine.dialect.name == "sqlite" else "EXPLAIN "
+                with db.engine.connect() as conn:
+                    plan = conn.exec_driver_sql(prefix + str(compiled)).fetchall()
+                lines = [" ".join(str(c) for c in row[-1:]) for row in plan]
+                print(f"    plan [{label}]: " + " | ".join(lines))
+        db.engine.dispose()
+
+
+def run_one(label: str, url: str, size: int, rounds: int, requests: int) -> dict:
+    cities = build_database(url, size)
+    port = free_port()
+    instance = tempfile.mkdtemp(prefix="bench-instance-")
+    server = start_server(url, port, instance)
+    rng = random.Random(42)
+    try:
+        drive(port, search_mix(cities, rng, 200))  # warm-up
+        results = {"search": [], "trivial": []}
+        for _ in range(rounds):
+            latencies, wall, errors = drive(port, search_mix(cities, rng, requests))
+            results["search"].append((statistics.median(latencies), percentile(latencies, 95),
+                                      len(latencies) / wall, errors))
+            latencies, wall, errors = drive(port, ["/healthz"] * requests)
+            results["trivial"].append((statistics.median(latencies), percentile(latencies, 95),
+                                       len(latencies) / wall, errors))
+        rss = [rss_mb(pid) for pid in workers_of(server.pid)]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+    def med(kind: str, index: int) -> float:
+        return statistics.median(r[index] for r in results[kind])
+
+    summary = {"label": label, "size": size, "p50": med("search", 0) * 1000, "p95": med("search", 1) * 1000,
+               "rps": med("search", 2), "trivial_rps": med("trivial", 2),
+               "trivial_p95": med("trivial", 1) * 1000,
+               "errors": sum(r[3] for r in results["search"]), "rss": rss}
+    summary["ratio"] = summary["rps"] / summary["trivial_rps"]
+    print(f"  {label:<10} {size:>7,} outlets: "
+          f"search p50 {summary['p50']:6.1f} ms  p95 {summary['p95']:6.1f} ms  "
+          f"{summary['rps']:7.1f} req/s | trivial p95 {summary['trivial_p95']:5.1f} ms "
+          f"{summary['trivial_rps']:7.1f} req/s | search/trivial {summary['ratio']:.2f} | "
+          f"errors {summary['errors']} | worker RSS MB {', '.join(f'{r:.0f}' for r in rss)}")
+    explain(url, cities)
+    return summary
+
+
+def postgres_url() -> str | None:
+    base = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        import psycopg
+
+        name = f"outletpool_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(base, autocommit=True, connect_timeout=2) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return base.rsplit("/", 1)[0] + "/" + name
+    except Exception as exc:  # no server: SQLite only
+        print(f"PostgreSQL not available ({type(exc).__name__}); SQLite only")
+        return None
+
+
+def drop_postgres(url: str) -> None:
+    import psycopg
+
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10257,100000")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=1500)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"pool search benchmark: {CONCURRENCY} concurrent connections, {args.rounds} rounds x "
+          f"{args.requests} requests, medians of rounds")
+    summaries = []
+    for database in args.databases.split(","):
+        for size in sizes:
+            if database == "sqlite":
+                path = Path(tempfile.mkdtemp(prefix="bench-")) / "bench.db"
+                summaries.append(run_one("sqlite", f"sqlite:///{path}", size, args.rounds, args.requests))
+            else:
+                url = postgres_url()
+                if url is None:
+                    break
+                try:
+                    summaries.append(run_one("postgresql", url, size, args.rounds, args.requests))
+                finally:
+                    drop_postgres(url)
+    print("\nscaling (p95 at the largest size / p95 at the smallest):")
+    for label in sorted({s["label"] for s in summaries}):
+        runs = sorted((s for s in summaries if s["label"] == label), key=lambda s: s["size"])
+        if len(runs) > 1:
+            print(f"  {label}: {runs[-1]['p95'] / runs[0]['p95']:.2f}x "
+                  f"(p50 {runs[-1]['p50'] / runs[0]['p50']:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
