@@ -1,6 +1,19 @@
 """All models, imported once so Alembic and the app see the whole metadata."""
 
 from app.models.audit import AuditEvent
+from app.models.certification import (
+    Accreditation,
+    ApplicationPurpose,
+    ApplicationStatus,
+    Certificate,
+    CertificateStatus,
+    CertificationApplication,
+    CertificationScheme,
+    DeclaredRelationship,
+    Finding,
+    FindingGrade,
+    Notification,
+)
 from app.models.organization import (
     Invitation,
     MemberRole,
@@ -23,18 +36,29 @@ from app.models.reference import ChecklistCategory, ChecklistItem, Division, Reg
 from app.models.user import ApiToken, User
 
 __all__ = [
+    "Accreditation",
     "ApiToken",
+    "ApplicationPurpose",
+    "ApplicationStatus",
     "Assessment",
     "AuditEvent",
     "CapacityOffer",
+    "Certificate",
+    "CertificateStatus",
+    "CertificationApplication",
+    "CertificationScheme",
     "ChecklistCategory",
     "ChecklistItem",
+    "DeclaredRelationship",
     "Division",
     "Establishment",
     "Evidence",
+    "Finding",
+    "FindingGrade",
     "Invitation",
     "MemberRole",
     "Membership",
+    "Notification",
     "OrgKind",
     "Organization",
     "Outlet",
