@@ -22,13 +22,14 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
-    from app import cli, errors, i18n, models, security  # noqa: F401 (models: whole metadata)
+    from app import cli, errors, i18n, models, outbox, security  # noqa: F401 (models: whole metadata)
     from app.extensions import db, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True,
                      compare_type=True)
     _configure_services(app)
+    outbox.init_app(app)
     i18n.init_app(app)
     security.init_app(app)
 

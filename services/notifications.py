@@ -1,0 +1,138 @@
+"""Notifications: an in-app inbox and e-mail, each in the recipient's language.
+
+`notify()` adds inbox rows inside the caller's transaction and queues the e-mails on the
+session; they are sent only after that transaction commits (app.mail wires the hook), so a
+rolled-back action never mails anyone. Events are data: EVENTS maps an event name to its
+subject and body, formatted with the event's params when read or mailed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+
+from app.extensions import db
+from app.models import Membership, Notification, User
+from app.models.types import utcnow
+from services.errors import NotFound
+
+EVENTS = {
+    "application.received": (
+        _l("New certification application for %(outlet)s"),
+        _l("%(provider)s applied for certification of %(outlet)s under %(scheme)s.")),
+    "application.accepted": (
+        _l("Application accepted: %(outlet)s"),
+        _l("%(certifier)s accepted the certification application for %(outlet)s.")),
+    "application.declined": (
+        _l("Application declined: %(outlet)s"),
+        _l("%(certifier)s declined the application for %(outlet)s: %(reason)s")),
+    "audit.scheduled": (
+        _l("On-site audit scheduled: %(outlet)s"),
+        _l("The on-site audit of %(outlet)s is scheduled for %(date)s.")),
+    "nonconformity.raised": (
+        _l("Nonconformities to answer: %(outlet)s"),
+        _l("The audit of %(outlet)s found %(count)s nonconformities; answer each with a "
+           "corrective action and evidence.")),
+    "application.decided": (
+        _l("Certification decision: %(outlet)s"),
+        _l("Decision on %(outlet)s: %(decision)s. %(reason)s")),
+    "application.overdue": (
+        _l("Application waiting too long: %(outlet)s"),
+        _l("The certification application for %(outlet)s has had no action since %(since)s.")),
+    "certificate.issued": (
+        _l("Certificate %(number)s issued"),
+        _l("%(outlet)s is certified until %(expires)s (certificate %(number)s).")),
+    "certificate.suspended": (
+        _l("Certificate %(number)s suspended"),
+        _l("The certificate of %(outlet)s is suspended: %(reason)s")),
+    "certificate.withdrawn": (
+        _l("Certificate %(number)s withdrawn"),
+        _l("The certificate of %(outlet)s is withdrawn: %(reason)s")),
+    "certificate.reinstated": (
+        _l("Certificate %(number)s reinstated"),
+        _l("The certificate of %(outlet)s is valid again.")),
+    "certificate.expired": (
+        _l("Certificate %(number)s expired"),
+        _l("The certificate of %(outlet)s expired on %(expires)s.")),
+    "certificate.expiring": (
+        _l("Certificate %(number)s expires on %(expires)s"),
+        _l("The certificate of %(outlet)s expires on %(expires)s; apply for renewal in time.")),
+    "surveillance.due": (
+        _l("Surveillance audit due: %(outlet)s"),
+        _l("The surveillance audit of %(outlet)s is due by %(due)s.")),
+}
+
+
+@dataclass(frozen=True)
+class QueuedMail:
+    user_id: int
+    event: str
+    params: dict
+    link: str | None
+
+
+def render(event: str, params: dict) -> tuple[str, str]:
+    """Subject and body in the current locale; unknown params never break a message."""
+    subject, body = EVENTS.get(event, (event, ""))
+
+    class _Safe(dict):
+        def __missing__(self, key):
+            return "…"
+
+    safe = _Safe({k: "" if v is None else v for k, v in params.items()})
+    return str(subject) % safe, str(body) % safe
+
+
+def notify(organization_ids, event: str, params: dict, *, link: str | None = None,
+           roles=None) -> int:
+    """Tell every member (optionally only some roles) of the given organizations."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown notification event {event!r}")
+    ids = sorted({i for i in organization_ids if i is not None})
+    if not ids:
+        return 0
+    query = select(Membership).where(Membership.organization_id.in_(ids))
+    if roles:
+        query = query.where(Membership.role.in_(list(roles)))
+    count = 0
+    outbox = db.session.info.setdefault("outbox", [])
+    for membership in db.session.execute(query).scalars():
+        db.session.add(Notification(user_id=membership.user_id,
+                                    organization_id=membership.organization_id,
+                                    event=event, params=params, link=link))
+        outbox.append(QueuedMail(membership.user_id, event, params, link))
+        count += 1
+    db.session.flush()
+    return count
+
+
+def inbox(user: User, *, unread_only: bool = False, page: int = 1,
+          per_page: int = 50) -> tuple[list[Notification], int]:
+    query = select(Notification).where(Notification.user_id == user.id)
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    items = db.session.execute(query.order_by(Notification.id.desc())
+                               .limit(per_page).offset((page - 1) * per_page)).scalars().all()
+    return list(items), total
+
+
+def unread_count(user: User) -> int:
+    return db.session.execute(
+        select(func.count()).select_from(Notification)
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None))).scalar_one()
+
+
+def mark_read(user: User, notification_id: int | None = None) -> int:
+    """Mark one (or, with None, all) of the user's notifications read."""
+    statement = update(Notification).where(Notification.user_id == user.id,
+                                           Notification.read_at.is_(None))
+    if notification_id is not None:
+        exists = db.session.execute(select(Notification.id).where(
+            Notification.id == notification_id, Notification.user_id == user.id)).scalar()
+        if exists is None:
+            raise NotFound("notification", notification_id)
+        statement = statement.where(Notification.id == notification_id)
+    return db.session.execute(statement.values(read_at=utcnow())).rowcount

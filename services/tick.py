@@ -1,0 +1,26 @@
+"""Time-driven changes, run by `flask --app wsgi tick` (cron: every 15 minutes is plenty).
+
+Each job takes the current time and changes only what is due at that time, marking what it
+did, so running tick twice at the same moment does nothing the second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+# name -> job(now) -> number of things changed. Capabilities register their jobs here.
+JOBS: dict[str, Callable[[datetime], int]] = {}
+
+
+def job(name: str):
+    def register(function: Callable[[datetime], int]):
+        JOBS[name] = function
+        return function
+
+    return register
+
+
+def run(now: datetime) -> dict[str, int]:
+    """Run every job in registration order; the caller commits once."""
+    return {name: function(now) for name, function in JOBS.items()}
