@@ -42,7 +42,20 @@ def _guard_api_request(json_limit: int) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from app.api import audit_log, auth, docs, imports, organizations, outlets, pool, reference, stats
+    from app.api import (
+        audit_log,
+        auth,
+        certificates,
+        certification,
+        docs,
+        imports,
+        notifications,
+        organizations,
+        outlets,
+        pool,
+        reference,
+        stats,
+    )
 
     api.init_app(app, spec_kwargs={"info": {"description": (
         "OutletPool: the shared pool of NEV traction-battery recycling service outlets. "
@@ -50,7 +63,8 @@ def init_app(app: Flask) -> None:
         'Errors share one shape: `{"error": {"code", "message", "fields"}}`.')}})
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Personal API token"})
-    for module in (auth, organizations, reference, audit_log, outlets, pool, imports, stats):
+    for module in (auth, organizations, reference, audit_log, outlets, pool, imports, stats,
+                   certification, certificates, notifications):
         api.register_blueprint(module.blp)
         csrf.exempt(module.blp)
     app.register_blueprint(docs.bp)

@@ -6,8 +6,21 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from app.web import auth, imports, main, operator, org, outlets, pool, stats
+    from app.web import (
+        auth,
+        certificates,
+        certification,
+        imports,
+        main,
+        notifications,
+        operator,
+        org,
+        outlets,
+        pool,
+        stats,
+    )
 
-    for module in (main, auth, org, operator, outlets, pool, imports, stats):
+    for module in (main, auth, org, operator, outlets, pool, imports, stats, certification,
+                   certificates, notifications):
         app.register_blueprint(module.bp)
     main.register_template_helpers(app)
