@@ -21,6 +21,7 @@ translations: $(STAMP)
 ## Serve the platform with demo data (PORT, DATABASE_URL honoured). Safe to run again.
 run: translations
 	$(BIN)/flask setup
+	$(BIN)/flask seed-demo
 	$(BIN)/gunicorn -c config/gunicorn.conf.py wsgi:app
 
 ## Unit and integration tests on SQLite (or on TEST_DATABASE_URL when set).

@@ -90,7 +90,55 @@ def setup():
         click.echo(f"  {login.role:<13} {login.email:<28} {login.password}")
 
 
+@click.command("seed-demo")
+@with_appcontext
+@click.option("--seed", "seed_value", default=2022, show_default=True, type=int,
+              help="Random seed; the same seed gives the same pool.")
+@click.option("--outlets", "outlet_count", default=10257, show_default=True,
+              type=click.IntRange(min=31, max=200_000), help="How many outlets to generate.")
+def seed_demo(seed_value: int, outlet_count: int):
+    """A national demo pool calibrated to the Sept 2022 survey (idempotent: skips if present)."""
+    import time
+
+    from services import demo_pool
+
+    started = time.perf_counter()
+    report = demo_pool.seed(seed_value, outlet_count)
+    db.session.commit()
+    if report.skipped:
+        click.echo("demo pool already present: nothing to do")
+        return
+    figures = report.figures
+    click.echo(f"demo pool: {report.outlets} outlets of {report.organizations} organizations, "
+               f"{report.listed} listed, {report.offers} capacity offers "
+               f"({time.perf_counter() - started:.1f} s)")
+    click.echo(f"  provinces {figures['provinces']}, prefecture-level regions "
+               f"{figures['prefecture_regions']}, Guangdong {figures['guangdong']}, "
+               f"top 10 provinces {figures['top10_provinces']}, co-built {figures['co_built']}, "
+               f"top 20 firms {figures['top20_firms']}, compliant {figures['compliant']}")
+
+
+@click.command("tick")
+@click.option("--now", "now_text", default=None,
+              help="Run as if it were this moment (ISO 8601, UTC if no offset); for tests and replays.")
+@with_appcontext
+def tick(now_text: str | None):
+    """Run the time-driven jobs (expiries, due audits, deadline flags). Safe to repeat."""
+    from datetime import UTC, datetime
+
+    from services import tick as ticking
+
+    now = datetime.fromisoformat(now_text) if now_text else datetime.now(UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    results = ticking.run(now)
+    db.session.commit()
+    click.echo(f"tick at {now.isoformat()}: "
+               + (", ".join(f"{k}={v}" for k, v in results.items()) or "no jobs"))
+
+
 def init_app(app: Flask) -> None:
-    for command in (create_db, load_reference, create_operator, seed_demo_accounts, setup):
+    for command in (create_db, load_reference, create_operator, seed_demo_accounts, setup,
+                    seed_demo, tick):
         app.cli.add_command(command)
     app.cli.add_command(audit_cli)

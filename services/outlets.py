@@ -49,8 +49,11 @@ def _codes(kind: str) -> set[str]:
 
 
 def check_fields(data: dict, *, creating: bool, current: Outlet | None = None,
-                 on: date | None = None) -> tuple[dict, dict]:
-    """Validate outlet fields; (clean values, {field: [messages]}). Pure apart from lookups."""
+                 on: date | None = None, parameters: dict | None = None) -> tuple[dict, dict]:
+    """Validate outlet fields; (clean values, {field: [messages]}). Pure apart from lookups.
+
+    `parameters` is the rule set in force, for callers validating many rows at once.
+    """
     errors: dict[str, list] = {}
     clean: dict = {}
 
@@ -103,7 +106,7 @@ def check_fields(data: dict, *, creating: bool, current: Outlet | None = None,
             clean[name] = sorted(set(values))
 
     _check_location(data, clean, errors, current)
-    _check_type_limits(clean, errors, current, on)
+    _check_type_limits(clean, errors, current, on, parameters)
     return clean, errors
 
 
@@ -147,12 +150,14 @@ def _check_location(data: dict, clean: dict, errors: dict, current: Outlet | Non
             clean.setdefault("lon", best.lon)
 
 
-def _check_type_limits(clean: dict, errors: dict, current: Outlet | None, on: date | None) -> None:
+def _check_type_limits(clean: dict, errors: dict, current: Outlet | None, on: date | None,
+                       parameters: dict | None) -> None:
     outlet_type = clean.get("type") or (current.type if current else None)
     if outlet_type is None:
         return
     values = {f: clean.get(f, getattr(current, f, None) if current else None) for f in NUMBER_FIELDS}
-    parameters = rule_sets.in_force(on or utcnow().date()).parameters
+    if parameters is None:
+        parameters = rule_sets.in_force(on or utcnow().date()).parameters
     for violation in outlet_rules.type_limit_violations(parameters, outlet_type.value, values):
         errors.setdefault(violation.field, []).append(violation.message)
 
