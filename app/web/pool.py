@@ -1,5 +1,102 @@
-"""Pages: pool (placeholder; being built)."""
+"""Public pages: the pool search with its map, and one listed outlet's detail page."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+import json
+from decimal import Decimal, InvalidOperation
+
+from flask import Blueprint, current_app, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
+from services import divisions, outlets, pool_search, registry_export
+from services.errors import ValidationFailed
 
 bp = Blueprint("pool", __name__)
+
+# The form asks for the fee in yuan; everything else keeps the API's parameter names, so a
+# page URL reads like the API query it runs.
+FORM_FIELDS = ("province", "city", "district", "type", "certified", "min_capacity_t",
+               "max_annual_fee", "q", "near", "radius_km", "sort", "per_page")
+
+
+def _api_params(form: dict) -> tuple[dict, dict]:
+    params = {k: v for k, v in form.items() if k != "max_annual_fee"}
+    params["page"] = request.args.get("page", "")
+    errors = {}
+    if form.get("max_annual_fee"):
+        try:
+            fen = Decimal(form["max_annual_fee"].replace(",", "")) * 100
+            if not fen.is_finite() or fen < 0 or fen != fen.to_integral_value():
+                raise InvalidOperation
+            params["max_annual_fee_fen"] = int(fen)
+        except InvalidOperation:
+            errors["max_annual_fee"] = [_("must be an amount in yuan, e.g. 12000 or 12000.50")]
+    return params, errors
+
+
+def _map_settings() -> dict:
+    config = current_app.config
+    return {"tile_url": config.get("MAP_TILE_URL", ""),
+            "tile_attribution": config.get("MAP_TILE_ATTRIBUTION", ""),
+            "tile_subdomains": config.get("MAP_TILE_SUBDOMAINS", "")}
+
+
+def _province_labels(index) -> str:
+    """[[short name, lat, lon]] for the map's offline background."""
+    return json.dumps([[ref.short_name, ref.lat, ref.lon] for ref in index.by_code.values()
+                       if ref.level == "province" and ref.lat is not None], ensure_ascii=False)
+
+
+@bp.route("/pool")
+def search():
+    form = {k: request.args.get(k, "").strip() for k in FORM_FIELDS}
+    params, errors = _api_params(form)
+    criteria = page = None
+    try:
+        criteria = pool_search.parse(params)
+    except ValidationFailed as error:
+        errors.update({("max_annual_fee" if k == "max_annual_fee_fen" else k): v
+                       for k, v in error.fields.items()})
+    if criteria is not None and not errors:
+        page = pool_search.search(criteria)
+    index = divisions.index()
+    canonical = criteria.as_params() if criteria is not None and not errors else {}
+    return render_template(
+        "pool/search.html", form=form, errors=errors, criteria=criteria, page=page,
+        options=_division_options(index, criteria),
+        link_params={k: v for k, v in form.items() if v},
+        points_url=url_for("api_pool.map_points", **canonical),
+        export_urls={f: url_for("api_pool.export_outlets", format=f, **canonical)
+                     for f in registry_export.FORMATS},
+        export_limit=registry_export.EXPORT_LIMIT, province_labels=_province_labels(index),
+        map_settings=_map_settings(), max_radius=pool_search.MAX_RADIUS_KM,
+        default_radius=pool_search.DEFAULT_RADIUS_KM,
+    ), 200
+
+
+def _division_options(index, criteria) -> dict:
+    province = criteria.province_code if criteria else None
+    city = criteria.city_code if criteria else None
+
+    def pick(keep) -> list:
+        return sorted((r for r in index.by_code.values() if keep(r)), key=lambda r: r.code)
+
+    return {
+        "provinces": pick(lambda r: r.level == "province"),
+        "cities": pick(lambda r: r.level == "prefecture" and province and r.province_code == province),
+        "districts": pick(lambda r: r.level == "district" and city and r.prefecture_code == city),
+        "province": province, "city": city,
+        "district": criteria.district_code if criteria else None,
+    }
+
+
+@bp.route("/outlets/<int:outlet_id>")
+def detail(outlet_id: int):
+    item = pool_search.public_detail(outlet_id).item
+    suffix = "zh" if get_locale().language == "zh" else "en"
+    names = {kind: {o["code"]: o[f"name_{suffix}"] for o in outlets.options()[kind]}
+             for kind in ("chemistries", "safety_classes")}
+    option_names = {kind: [names[kind].get(code, code) for code in item[kind]] for kind in names}
+    return render_template("pool/detail.html", outlet=item, option_names=option_names,
+                           map_settings=_map_settings())
