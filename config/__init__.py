@@ -79,6 +79,14 @@ class BaseConfig:
     UPLOAD_ROOT = os.environ.get("UPLOAD_ROOT", str(INSTANCE_DIR / "uploads"))
     EVIDENCE_MAX_BYTES = int(os.environ.get("EVIDENCE_MAX_BYTES", str(10 * 1024 * 1024)))
 
+    # Certification: public verification throttle, surveillance grace, expiry warning,
+    # and how long an application may wait on each side before it is flagged.
+    VERIFY_RATELIMIT = os.environ.get("VERIFY_RATELIMIT", "60 per minute")
+    CERTIFICATE_SURVEILLANCE_GRACE_DAYS = int(os.environ.get("CERTIFICATE_SURVEILLANCE_GRACE_DAYS", "0"))
+    CERTIFICATE_EXPIRY_WARNING_DAYS = int(os.environ.get("CERTIFICATE_EXPIRY_WARNING_DAYS", "60"))
+    CERTIFICATION_RESPONSE_DAYS = int(os.environ.get("CERTIFICATION_RESPONSE_DAYS", "10"))
+    CERTIFICATION_CORRECTIVE_DAYS = int(os.environ.get("CERTIFICATION_CORRECTIVE_DAYS", "30"))
+
     INVITATION_MAX_AGE_DAYS = 7
     PASSWORD_RESET_MAX_AGE_SECONDS = 3600
     PASSWORD_MIN_LENGTH = 10

@@ -105,6 +105,7 @@ def save(actor: Actor, outlet: Outlet, raw_answers: dict, *, complete: bool) -> 
     answers, errors = _clean_answers(raw_answers, {i["number"] for i in items})
     if errors:
         raise ValidationFailed(_l("Some answers need correcting."), {"answers": errors})
+    audit.serialize_writes()
     current = latest(outlet)
     if current is None or current.completed_at is not None:
         number = (db.session.execute(select(func.max(Assessment.version))

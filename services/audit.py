@@ -70,13 +70,24 @@ def _fields(event: AuditEvent) -> dict:
     }
 
 
+def serialize_writes() -> None:
+    """Queue behind other audited writers (PostgreSQL advisory lock, held until commit).
+
+    Every audited transaction takes this lock when it records; a service that changes rows
+    another audited writer also changes (outlets, certificates, applications) takes it
+    first, before any row lock, so the two queue instead of deadlocking, and what it reads
+    is what the previous writer committed. Re-entrant; a no-op on SQLite, whose writers are
+    serialized already.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK_KEY})
+
+
 def record(actor: Actor, action: str, subject_type: str, subject_id: object = None, *,
            organization_id: int | None = None, data: dict | None = None) -> AuditEvent:
     """Append one event to the chain (flushes; the caller's commit makes it durable)."""
     session = db.session
-    if session.get_bind().dialect.name == "postgresql":
-        # Serialize appenders until commit so each reads the true head of the chain.
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK_KEY})
+    serialize_writes()  # so each appender reads the true head of the chain
     head = session.execute(
         select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
     ).scalar_one_or_none()

@@ -20,7 +20,7 @@ from sqlalchemy import and_, func, select
 
 from app.extensions import db
 from app.models import Assessment, Establishment, Organization, Outlet, OutletStatus
-from services import checklist, divisions
+from services import certificates, checklist, divisions
 from services.errors import ValidationFailed
 
 TOP_PROVINCES = 10
@@ -120,6 +120,7 @@ def national(province: str | None = None) -> dict:
         "provinces_total": sum(1 for r in index.by_code.values() if r.level == "province"),
         **_providers(where, total),
         **_compliance(where),
+        "certified": certificates.certified_by_province(province),
         "survey_2022": SURVEY_2022,
     }
     if province:

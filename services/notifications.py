@@ -62,6 +62,32 @@ EVENTS = {
     "surveillance.due": (
         _l("Surveillance audit due: %(outlet)s"),
         _l("The surveillance audit of %(outlet)s is due by %(due)s.")),
+    # certification workflow
+    "application.withdrawn": (
+        _l("Application withdrawn: %(outlet)s"),
+        _l("%(provider)s withdrew the certification application for %(outlet)s. %(reason)s")),
+    "audit.completed": (
+        _l("Audit completed without nonconformities: %(outlet)s"),
+        _l("The audit of %(outlet)s found no nonconformity; the certification body decides next.")),
+    "nonconformity.answered": (
+        _l("Corrective action to verify: %(outlet)s"),
+        _l("%(provider)s answered the nonconformity on item %(item)s of %(outlet)s.")),
+    "nonconformity.reopened": (
+        _l("Corrective action not accepted: %(outlet)s"),
+        _l("The corrective action on item %(item)s of %(outlet)s was not accepted: %(reason)s")),
+    "application.certified": (
+        _l("Certification granted: %(outlet)s"),
+        _l("%(certifier)s decided to certify %(outlet)s under %(scheme)s.")),
+    "application.refused": (
+        _l("Certification refused: %(outlet)s"),
+        _l("%(certifier)s refused certification of %(outlet)s: %(reason)s")),
+    "accreditation.verified": (
+        _l("Accreditation %(number)s verified"),
+        _l("Your accreditation %(number)s is verified: your organization can accept "
+           "certification applications.")),
+    "accreditation.rejected": (
+        _l("Accreditation %(number)s rejected"),
+        _l("Your accreditation %(number)s was not verified: %(reason)s")),
 }
 
 

@@ -77,6 +77,7 @@ def set_offer(actor: Actor, outlet: Outlet, data: dict) -> CapacityOffer:
     if outlet.status is not OutletStatus.LISTED:
         raise Conflict(_l("Only a listed outlet can offer capacity."))
     clean = check(data, outlet)
+    audit.serialize_writes()
     offer = outlet.offer or CapacityOffer(outlet=outlet)
     for name, value in clean.items():
         setattr(offer, name, value)

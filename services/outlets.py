@@ -228,6 +228,7 @@ def update(actor: Actor, outlet: Outlet, data: dict) -> Outlet:
     if errors:
         raise ValidationFailed(_l("Some fields need correcting."), errors)
     changed = {}
+    audit.serialize_writes()
     for name, value in clean.items():
         if getattr(outlet, name) != value:
             changed[name] = value.value if hasattr(value, "value") else value
@@ -259,6 +260,7 @@ def change_status(actor: Actor, outlet: Outlet, to: str, reason: str | None = No
         raise Conflict(_l("Only outlets whose current self-assessment passes every applicable "
                           "item can be listed; see the gap report."))
     reason = (reason or "").strip() or None
+    audit.serialize_writes()  # before the outlet row: certificates' jobs change it too
     if is_operator and target in (OutletStatus.SUSPENDED, OutletStatus.DELISTED) and not reason:
         raise ValidationFailed(_l("Give a reason."), {"reason": [_l("is required for moderation")]})
     previous = outlet.status

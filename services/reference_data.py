@@ -13,8 +13,15 @@ from pathlib import Path
 from sqlalchemy import insert, select, update
 
 from app.extensions import db
-from app.models import ChecklistCategory, ChecklistItem, Division, Region, RuleSet
-from services import divisions
+from app.models import (
+    CertificationScheme,
+    ChecklistCategory,
+    ChecklistItem,
+    Division,
+    Region,
+    RuleSet,
+)
+from services import certification_schemes, divisions
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 RULE_SET_DIR = DATA_DIR / "rule_sets"
@@ -76,8 +83,9 @@ def _upsert(model, key: tuple[str, ...], rows: list[dict]) -> tuple[int, int]:
 
 
 def load_all() -> dict[str, int]:
-    """Upsert divisions, regions, rule sets and the checklist; returns row counts per kind
-    (as shipped) plus how many rows were inserted and updated in total."""
+    """Upsert divisions, regions, rule sets and the checklist, and insert missing certification
+    schemes; returns row counts per kind (as shipped) plus how many rows were inserted and
+    updated in total."""
     checklist = read_checklist()
     version = checklist["version"]
     category_position = {c["code"]: c["position"] for c in checklist["categories"]}
@@ -111,6 +119,20 @@ def load_all() -> dict[str, int]:
         counts[kind] = len(rows)
         counts["inserted"] += inserted
         counts["updated"] += updated
+    counts["certification_schemes"], inserted = load_certification_schemes()
+    counts["inserted"] += inserted
     db.session.flush()
     divisions.reset_cache()
     return counts
+
+
+def load_certification_schemes() -> tuple[int, int]:
+    """Shipped schemes are inserted once and then belong to the operators: a scheme an
+    operator edited or deactivated is never overwritten (new rules come as a new version)."""
+    rows = certification_schemes.read_defaults()
+    existing = {(code, version) for code, version in db.session.execute(
+        select(CertificationScheme.code, CertificationScheme.version))}
+    missing = [row for row in rows if (row["code"], row["version"]) not in existing]
+    for row in missing:
+        db.session.add(CertificationScheme(**{k: row[k] for k in certification_schemes.FIELDS}))
+    return len(rows), len(missing)

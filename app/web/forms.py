@@ -240,3 +240,88 @@ class EvidenceForm(FlaskForm):
     file = FileField(_l("Photo or PDF"), validators=[DataRequired()])
     checklist_item = SelectField(_l("Checklist item"), validate_choice=False, coerce=str)
     submit = SubmitField(_l("Upload"))
+
+
+# --- certification workflow -----------------------------------------------------------------
+
+OUTLET_TYPE_CHOICES = [("collection", _l("Collection (收集型)")),
+                       ("centralized_storage", _l("Centralized storage (集中贮存型)"))]
+
+
+class SchemeForm(FlaskForm):
+    code = StringField(_l("Code"), validators=[DataRequired(), Length(max=40)])
+    version = StringField(_l("Version"), validators=[DataRequired(), Length(max=20)],
+                          description=_l("A scheme in use keeps what it audits: change it by "
+                                         "creating a new version."))
+    name_zh = StringField(_l("Name (Chinese)"), validators=[DataRequired(), Length(max=200)])
+    name_en = StringField(_l("Name (English)"), validators=[DataRequired(), Length(max=200)])
+    issuing_body = StringField(_l("Issuing body"), validators=[DataRequired(), Length(max=200)])
+    outlet_types = MultiCheckboxField(_l("Outlet types in scope"), choices=OUTLET_TYPE_CHOICES)
+    checklist_items = MultiCheckboxField(_l("Checklist items audited"), coerce=int,
+                                         validate_choice=False)
+    validity_months = IntegerField(_l("Validity (months)"), default=36,
+                                   validators=[DataRequired()])
+    surveillance_interval_months = IntegerField(_l("Surveillance audit interval (months)"),
+                                                default=12, validators=[DataRequired()])
+    active = SelectField(_l("Takes applications"), choices=[("1", _l("Active")),
+                                                            ("0", _l("Inactive"))], default="1")
+    submit = SubmitField(_l("Save scheme"))
+
+    TEXT_FIELDS = ("code", "version", "name_zh", "name_en", "issuing_body")
+
+    def scheme_data(self) -> dict:
+        data = {name: getattr(self, name).data for name in self.TEXT_FIELDS}
+        data.update(outlet_types=self.outlet_types.data or [],
+                    checklist_items=self.checklist_items.data or [],
+                    validity_months=self.validity_months.data,
+                    surveillance_interval_months=self.surveillance_interval_months.data,
+                    active=self.active.data == "1")
+        return data
+
+
+class AccreditationForm(FlaskForm):
+    number = StringField(_l("Accreditation number"), validators=[DataRequired(), Length(max=60)])
+    accrediting_body = StringField(_l("Accrediting body"), validators=[DataRequired(), Length(max=200)],
+                                   description=_l("e.g. CNAS (China National Accreditation Service)"))
+    valid_until = DateField(_l("Valid until"), validators=[DataRequired()])
+    submit = SubmitField(_l("Submit for verification"))
+
+
+class RelationshipForm(FlaskForm):
+    credit_code = StringField(_l("Unified Social Credit Code of the related organization"),
+                              validators=[DataRequired(), Length(max=30)])
+    nature = StringField(_l("Nature of the relationship"), validators=[DataRequired(), Length(max=200)],
+                         description=_l("Shareholding, consulting, shared management, ..."))
+    submit = SubmitField(_l("Declare"))
+
+
+class ApplyForm(FlaskForm):
+    purpose = SelectField(_l("Purpose"), validate_choice=False)
+    scheme_id = SelectField(_l("Certification scheme"), coerce=int, validate_choice=False)
+    certifier_id = SelectField(_l("Certification body"), coerce=int, validate_choice=False)
+    submit = SubmitField(_l("Apply"))
+
+
+class ReasonForm(FlaskForm):
+    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=2000)])
+    submit = SubmitField(_l("Confirm"))
+
+
+class ScheduleAuditForm(FlaskForm):
+    audit_date = DateField(_l("Audit date"), validators=[DataRequired()])
+    auditor_id = SelectField(_l("Auditor"), coerce=int, validate_choice=False)
+    submit = SubmitField(_l("Schedule the audit"))
+
+
+class CorrectiveActionForm(FlaskForm):
+    corrective_action = TextAreaField(_l("Corrective action"),
+                                      validators=[DataRequired(), Length(max=2000)])
+    file = FileField(_l("Evidence (photo or PDF)"),
+                     description=_l("Required for a major nonconformity"))
+    submit = SubmitField(_l("Send the answer"))
+
+
+class FindingVerificationForm(FlaskForm):
+    outcome = HiddenField()
+    note = StringField(_l("Note"), validators=[Optional(), Length(max=2000)])
+    submit = SubmitField(_l("Confirm"))

@@ -87,6 +87,10 @@ def _labels() -> dict:
 
 
 def register_template_helpers(app: Flask) -> None:
+    from app.web.notifications import inject_unread_notifications
+
+    app.context_processor(inject_unread_notifications)
+
     @app.template_global()
     def kind_label(value: str) -> str:
         return _labels()["kind"].get(value, value)
