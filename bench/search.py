@@ -99,12 +99,8 @@ def build_database(url: str, size: int, seed: int = 7) -> list[dict]:
         for start in range(0, len(rows), 5000):
             db.session.execute(insert(Outlet), rows[start:start + 5000])
         db.session.commit()
-        if db.engine.dialect.name == "postgresql":
-            with db.engine.connect() as conn:
-                conn.exec_driver_sql("ANALYZE")
-        else:
-            with db.engine.connect() as conn:
-                conn.exec_driver_sql("ANALYZE")
+        with db.engine.begin() as conn:  # committed: statistics the planner will use
+            conn.exec_driver_sql("ANALYZE")
         used = [{"code": c.code, "province": c.province_code, "lat": c.lat, "lon": c.lon,
                  "name": c.name} for c in cities]
         db.engine.dispose()

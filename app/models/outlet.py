@@ -48,8 +48,14 @@ class Outlet(db.Model):
         UniqueConstraint("provider_id", "import_key"),
         # The pool search filters listed outlets by place, type and capacity; keep each
         # common filter an index range scan (bench/search.py prints the plans).
-        Index("ix_outlets_status_city", "status", "city_code"),
-        Index("ix_outlets_status_province", "status", "province_code"),
+        # Province and city searches filter further by type, certification, fee and
+        # capacity: covering indexes (id last, for PostgreSQL index-only scans) answer the
+        # count and the page's ids without touching the table.
+        Index("ix_outlets_status_province_cover", "status", "province_code", "type", "certified",
+              "annual_fee_fen", "available_capacity_t", "id"),
+        Index("ix_outlets_status_city_cover", "status", "city_code", "type", "certified",
+              "annual_fee_fen", "available_capacity_t", "id"),
+        Index("ix_outlets_status_name", "status", "name", "id"),
         Index("ix_outlets_status_district", "status", "district_code"),
         Index("ix_outlets_status_lat_lon", "status", "lat", "lon"),
         Index("ix_outlets_status_available", "status", "available_capacity_t"),
