@@ -31,13 +31,17 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = "basic"
     csrf.init_app(app)
     production = app.config.get("ENV_NAME") == "production"
+    csp = dict(CSP)
+    tile_origin = tile_server_origin(app.config.get("MAP_TILE_URL", ""))
+    if tile_origin:
+        csp["img-src"] = [*CSP["img-src"], tile_origin]
     talisman.init_app(
         app,
         force_https=app.config.get("FORCE_HTTPS", False),
         strict_transport_security=production,
         strict_transport_security_max_age=31536000,
         session_cookie_secure=app.config["SESSION_COOKIE_SECURE"],
-        content_security_policy=CSP,
+        content_security_policy=csp,
         frame_options="DENY",
         referrer_policy="strict-origin-when-cross-origin",
     )
@@ -46,6 +50,19 @@ def init_app(app: Flask) -> None:
     else:
         app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     limiter.init_app(app)
+
+
+def tile_server_origin(url: str) -> str | None:
+    """The origin pattern to allow for map tiles, e.g. https://*.tianditu.gov.cn."""
+    from urllib.parse import urlsplit
+
+    if not url:
+        return None
+    parts = urlsplit(url.replace("{s}", "x"))
+    host = parts.hostname or ""
+    if "{s}" in url.split("/")[2]:
+        host = "*." + host.split(".", 1)[1]
+    return f"{parts.scheme}://{host}"
 
 
 @login_manager.user_loader

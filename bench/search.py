@@ -21,6 +21,7 @@ import argparse
 import http.client
 import os
 import random
+import shutil
 import signal
 import socket
 import statistics
@@ -34,6 +35,9 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
+# wrk (Debian package `wrk`) drives the load when present; the Python driver otherwise.
+USE_WRK = shutil.which("wrk") is not None and os.environ.get("BENCH_DRIVER", "wrk") == "wrk"
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 sys.path.insert(0, str(ROOT))
 PYTHON = sys.executable
 CONCURRENCY = 32
@@ -166,6 +170,39 @@ def drive(port: int, paths: list[str]) -> tuple[list[float], float, int]:
     return latencies, time.perf_counter() - started, errors[0]
 
 
+WRK_SCRIPT = """
+local paths = {}
+for line in io.lines(os.getenv("WRK_PATHS")) do paths[#paths + 1] = line end
+local i = 0
+request = function()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i], {["Accept-Language"] = "en"})
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %f %f %d %d %d\\n", latency:percentile(50), latency:percentile(95),
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+def drive_wrk(port: int, paths: list[str], seconds: int) -> tuple[float, float, float, int]:
+    """wrk (C) as the load generator: it leaves the two cores to the server.
+    Returns (p50 s, p95 s, requests/s, errors)."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-wrk-"))
+    (workdir / "paths.txt").write_text("\n".join(paths) + "\n")
+    (workdir / "mix.lua").write_text(WRK_SCRIPT)
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{CONCURRENCY}", f"-d{seconds}s", "--timeout", "10s",
+         "-s", str(workdir / "mix.lua"), f"http://127.0.0.1:{port}"],
+        env={**os.environ, "WRK_PATHS": str(workdir / "paths.txt")},
+        capture_output=True, text=True, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("RESULT"))
+    p50, p95, requests, duration_us, errors = line.split()[1:]
+    return (float(p50) / 1e6, float(p95) / 1e6, int(requests) / (int(duration_us) / 1e6),
+            int(errors))
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -239,6 +276,10 @@ def run_one(label: str, url: str, size: int, rounds: int, requests: int) -> dict
         drive(port, search_mix(cities, rng, 200))  # warm-up
         results = {"search": [], "trivial": []}
         for _ in range(rounds):
+            if USE_WRK:
+                results["search"].append(drive_wrk(port, search_mix(cities, rng, 5000), SECONDS))
+                results["trivial"].append(drive_wrk(port, ["/healthz"], SECONDS))
+                continue
             latencies, wall, errors = drive(port, search_mix(cities, rng, requests))
             results["search"].append((statistics.median(latencies), percentile(latencies, 95),
                                       len(latencies) / wall, errors))
@@ -297,8 +338,9 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgresql")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    print(f"pool search benchmark: {CONCURRENCY} concurrent connections, {args.rounds} rounds x "
-          f"{args.requests} requests, medians of rounds")
+    load = f"wrk, {SECONDS} s per round" if USE_WRK else f"Python threads, {args.requests} requests per round"
+    print(f"pool search benchmark: {CONCURRENCY} concurrent keep-alive connections, {args.rounds} rounds "
+          f"({load}), medians of rounds")
     summaries = []
     for database in args.databases.split(","):
         for size in sizes:

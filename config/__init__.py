@@ -75,6 +75,12 @@ class BaseConfig:
     RATELIMIT_SIGNIN = os.environ.get("RATELIMIT_SIGNIN", "10 per minute")
     RATELIMIT_HEADERS_ENABLED = True
 
+    # Map tiles: empty means markers on a plain background (works offline). For Tianditu, e.g.
+    # https://t{s}.tianditu.gov.cn/vec_w/wmts?...&tk=KEY with MAP_TILE_SUBDOMAINS=01234567.
+    MAP_TILE_URL = os.environ.get("MAP_TILE_URL", "")
+    MAP_TILE_SUBDOMAINS = os.environ.get("MAP_TILE_SUBDOMAINS", "")
+    MAP_TILE_ATTRIBUTION = os.environ.get("MAP_TILE_ATTRIBUTION", "")
+
     # Evidence files live outside the web root; only the services hand them out.
     UPLOAD_ROOT = os.environ.get("UPLOAD_ROOT", str(INSTANCE_DIR / "uploads"))
     EVIDENCE_MAX_BYTES = int(os.environ.get("EVIDENCE_MAX_BYTES", str(10 * 1024 * 1024)))

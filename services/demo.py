@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Organization
-from services import accounts, credit_code, organizations
+from services import accounts, certifiers, credit_code, organizations
 from services.audit import Actor
 
 DEMO_PASSWORD = "outletpool-demo"  # noqa: S105 - printed in the README on purpose
@@ -45,6 +45,8 @@ DEMO_ORGANIZATIONS = [
         "contact_phone": "027-83330004"}, False),
 ]
 OPERATOR_EMAIL = "operator@outletpool.demo"
+DEMO_ACCREDITATION = {"number": "CNAS C999-M", "accrediting_body": "中国合格评定国家认可委员会 (CNAS)",
+                      "valid_until": "2030-12-31"}
 
 
 def demo_credit_code(division_code: str, sequence: int) -> str:
@@ -64,10 +66,14 @@ def create_demo_accounts() -> list[DemoLogin]:
             resolved = organizations.check_profile({"address": org_fields["address"]},
                                                    creating=False)[0]["division_code"]
             fields = {**org_fields, "credit_code": demo_credit_code(resolved, sequence)}
-            organization, _user = accounts.signup(
+            organization, user = accounts.signup(
                 fields, {"email": email, "password": DEMO_PASSWORD,
                          "name": org_fields["contact_name"]})
             if verified:
                 organizations.set_verification(operator_actor, organization.id, "verified")
+            if role == "certifier":
+                # An accredited certifier, so the demo can run the audit workflow at once.
+                certifiers.record_accreditation(Actor(user=user), organization, DEMO_ACCREDITATION)
+                certifiers.set_accreditation_verification(operator_actor, organization.id, "verified")
         logins.append(DemoLogin(role, email, DEMO_PASSWORD, org_fields["legal_name"]))
     return logins

@@ -47,3 +47,14 @@ def _restore_config(monkeypatch):
     yield
     monkeypatch.undo()
     importlib.reload(config)
+
+
+@pytest.mark.parametrize(("url", "origin"), [
+    ("", None),
+    ("https://t{s}.tianditu.gov.cn/vec_w/wmts?x={x}&y={y}", "https://*.tianditu.gov.cn"),
+    ("https://tile.example.org/{z}/{x}/{y}.png", "https://tile.example.org"),
+])
+def test_the_csp_admits_exactly_the_configured_tile_server(url, origin):
+    from app.security import tile_server_origin
+
+    assert tile_server_origin(url) == origin
