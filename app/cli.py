@@ -105,6 +105,10 @@ def seed_demo(seed_value: int, outlet_count: int):
     started = time.perf_counter()
     report = demo_pool.seed(seed_value, outlet_count)
     db.session.commit()
+    certified = demo.certify_demo_outlets()
+    db.session.commit()
+    if certified:
+        click.echo("demo certificates: " + ", ".join(certified))
     if report.skipped:
         click.echo("demo pool already present: nothing to do")
         return

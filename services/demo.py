@@ -7,8 +7,17 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Organization
-from services import accounts, certifiers, credit_code, organizations
+from app.models import (
+    ApplicationPurpose,
+    ApplicationStatus,
+    CertificationApplication,
+    CertificationScheme,
+    Organization,
+    Outlet,
+    OutletStatus,
+)
+from app.models.types import utcnow
+from services import accounts, certificates, certifiers, credit_code, organizations
 from services.audit import Actor
 
 DEMO_PASSWORD = "outletpool-demo"  # noqa: S105 - printed in the README on purpose
@@ -77,3 +86,34 @@ def create_demo_accounts() -> list[DemoLogin]:
                 certifiers.set_accreditation_verification(operator_actor, organization.id, "verified")
         logins.append(DemoLogin(role, email, DEMO_PASSWORD, org_fields["legal_name"]))
     return logins
+
+
+def certify_demo_outlets(limit: int = 3) -> list[str]:
+    """The demo certifier certifies a few of the demo provider's listed outlets, so the
+    certified mark, the public verification page and a certificate PDF can be seen at once.
+    Idempotent: outlets already certified are left alone."""
+    certifier_user = accounts.find_user_by_email("certifier@outletpool.demo")
+    provider_user = accounts.find_user_by_email("provider@outletpool.demo")
+    scheme = db.session.execute(select(CertificationScheme).where(CertificationScheme.active)
+                                .order_by(CertificationScheme.id)).scalars().first()
+    if certifier_user is None or provider_user is None or scheme is None:
+        return []
+    certifier_id = certifier_user.memberships[0].organization_id
+    provider_id = provider_user.memberships[0].organization_id
+    outlets = db.session.execute(
+        select(Outlet).where(Outlet.provider_id == provider_id,
+                             Outlet.status == OutletStatus.LISTED, Outlet.certified.is_(False))
+        .order_by(Outlet.id).limit(limit)).unique().scalars().all()
+    numbers = []
+    today = utcnow().date()
+    for outlet in outlets:
+        application = CertificationApplication(
+            outlet_id=outlet.id, provider_id=provider_id, certifier_id=certifier_id,
+            scheme_id=scheme.id, purpose=ApplicationPurpose.INITIAL,
+            status=ApplicationStatus.CERTIFIED, audit_date=today, auditor_id=certifier_user.id,
+            decided_at=utcnow())
+        db.session.add(application)
+        db.session.flush()
+        numbers.append(certificates.issue(Actor(user=certifier_user, label="demo"), application,
+                                          today).number)
+    return numbers
