@@ -464,6 +464,8 @@ def plan(seed: int, n: int, index, items: list[dict]) -> Plan:
         city_short = prefecture.short_name or prefecture.name
         area_name = ((district.short_name or district.name) if district is not None
                      else rng.choice(DEALER_WORDS))
+        if area_name == city_short:  # 荆州市荆州区: not "荆州荆州"
+            area_name = rng.choice(DEALER_WORDS)
         if centralized:
             name = f"{provider.brand}{city_short}集中贮存型回收服务网点"
         elif kind == "manufacturer":

@@ -35,9 +35,6 @@ EVENTS = {
         _l("Nonconformities to answer: %(outlet)s"),
         _l("The audit of %(outlet)s found %(count)s nonconformities; answer each with a "
            "corrective action and evidence.")),
-    "application.decided": (
-        _l("Certification decision: %(outlet)s"),
-        _l("Decision on %(outlet)s: %(decision)s. %(reason)s")),
     "application.overdue": (
         _l("Application waiting too long: %(outlet)s"),
         _l("The certification application for %(outlet)s has had no action since %(since)s.")),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import LazyString, get_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 # measure name in the rule data -> outlet field it constrains
@@ -16,6 +18,30 @@ MEASURES = {
     "stored_weight_t": "max_stored_weight_t",
     "annual_capacity_t": "annual_capacity_t",
 }
+
+
+# How a measure reads in a message.
+LABELS = {
+    "storage_area_m2": _l("storage area"),
+    "max_stored_weight_t": _l("maximum stored weight"),
+    "annual_capacity_t": _l("annual handling capacity"),
+}
+UNITS = {"storage_area_m2": "m²", "max_stored_weight_t": "t", "annual_capacity_t": "t"}
+
+
+def _message(block: dict, field: str, bound: str, limit) -> LazyString:
+    """Rendered in the reader's language when shown: the rule's own name in that language."""
+
+    def render() -> str:
+        chinese = get_locale() is not None and get_locale().language == "zh"
+        type_name = block.get("name_zh" if chinese else "name_en") or block.get("name_en", "")
+        return _("%(type)s: %(field)s must be %(op)s %(limit)s %(unit)s "
+                 "(rule %(rule)s; source: %(source)s)",
+                 type=type_name, field=str(LABELS[field]), op="≥" if bound == "min" else "≤",
+                 limit=limit, unit=UNITS[field], rule=block.get("rule_ref", "?"),
+                 source=block.get("source", ""))
+
+    return LazyString(render)
 
 
 @dataclass(frozen=True)
@@ -41,9 +67,6 @@ def type_limit_violations(parameters: dict, outlet_type: str, values: dict) -> l
         if value is None:
             continue
         if (bound == "min" and value < limit) or (bound == "max" and value > limit):
-            message = _l("%(type)s: %(field)s must be %(op)s %(limit)s (rule %(rule)s; source: %(source)s)",
-                         type=block.get("name_en", outlet_type), field=field,
-                         op="≥" if bound == "min" else "≤", limit=limit,
-                         rule=block.get("rule_ref", "?"), source=block.get("source", ""))
-            found.append(Violation(field, message, block.get("rule_ref", ""), block.get("source", "")))
+            found.append(Violation(field, _message(block, field, bound, limit),
+                                   block.get("rule_ref", ""), block.get("source", "")))
     return found

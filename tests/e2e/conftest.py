@@ -2,7 +2,9 @@
 
 One server per session, on a fresh database: PostgreSQL when E2E_DATABASE_URL (or
 TEST_DATABASE_URL) names one, a temporary SQLite file otherwise. `flask setup` migrates it and
-creates the demo logins; gunicorn then serves it on a free port until the session ends.
+creates the demo logins, `flask seed-demo --outlets 500` (E2E_DEMO_OUTLETS) adds a small demo
+pool (listed outlets in Shenzhen, two listed outlets of the demo provider; about a second);
+gunicorn then serves it on a free port until the session ends.
 
 Chromium is /usr/bin/chromium or $CHROMIUM_PATH. Without it the tests skip, except under
 CI=true, where a missing browser is a failure.
@@ -48,6 +50,9 @@ CHROMIUM_ARGS = [
 ]
 SERVER_START_TIMEOUT = 60.0  # seconds, for /healthz to answer 200
 DEFAULT_TIMEOUT_MS = 15_000  # Playwright actions and expectations
+# The demo pool the server starts with: small enough to seed in about a second, large
+# enough (with the default seed) for listed outlets in Shenzhen and for the demo provider.
+DEMO_POOL_OUTLETS = os.environ.get("E2E_DEMO_OUTLETS", "500")
 
 
 def _in_ci() -> bool:
@@ -178,13 +183,14 @@ def live_server(e2e_database_url, tmp_path_factory):
     env = _server_env(e2e_database_url, instance, port)
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
 
-    setup = subprocess.run(  # noqa: S603
-        [str(VENV_BIN / "flask"), "--app", "wsgi", "setup"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )
-    if setup.returncode != 0:
-        pytest.fail(f"`flask --app wsgi setup` failed ({setup.returncode}):\n"
-                    f"{setup.stdout[-3000:]}\n{setup.stderr[-5000:]}", pytrace=False)
+    for command in (["setup"], ["seed-demo", "--outlets", DEMO_POOL_OUTLETS]):
+        done = subprocess.run(  # noqa: S603
+            [str(VENV_BIN / "flask"), "--app", "wsgi", *command],
+            cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+        )
+        if done.returncode != 0:
+            pytest.fail(f"`flask --app wsgi {' '.join(command)}` failed ({done.returncode}):\n"
+                        f"{done.stdout[-3000:]}\n{done.stderr[-5000:]}", pytrace=False)
 
     log_path = OUTPUT_DIR / "e2e-server.log"
     server = LiveServer(url=f"http://127.0.0.1:{port}", database_url=e2e_database_url,
