@@ -89,9 +89,9 @@ def create_demo_accounts() -> list[DemoLogin]:
 
 
 def certify_demo_outlets(limit: int = 3) -> list[str]:
-    """The demo certifier certifies a few of the demo provider's listed outlets, so the
-    certified mark, the public verification page and a certificate PDF can be seen at once.
-    Idempotent: outlets already certified are left alone."""
+    """The demo certifier certifies a few of the demo provider's listed outlets (at most half,
+    so some remain to walk through the certification workflow), so the certified mark, the
+    public verification page and a certificate PDF can be seen at once. Idempotent."""
     certifier_user = accounts.find_user_by_email("certifier@outletpool.demo")
     provider_user = accounts.find_user_by_email("provider@outletpool.demo")
     scheme = db.session.execute(select(CertificationScheme).where(CertificationScheme.active)
@@ -100,10 +100,12 @@ def certify_demo_outlets(limit: int = 3) -> list[str]:
         return []
     certifier_id = certifier_user.memberships[0].organization_id
     provider_id = provider_user.memberships[0].organization_id
-    outlets = db.session.execute(
-        select(Outlet).where(Outlet.provider_id == provider_id,
-                             Outlet.status == OutletStatus.LISTED, Outlet.certified.is_(False))
-        .order_by(Outlet.id).limit(limit)).unique().scalars().all()
+    listed = db.session.execute(
+        select(Outlet).where(Outlet.provider_id == provider_id, Outlet.status == OutletStatus.LISTED)
+        .order_by(Outlet.id)).unique().scalars().all()
+    already = sum(o.certified for o in listed)
+    wanted = max(0, min(limit, len(listed) // 2) - already)
+    outlets = [o for o in listed if not o.certified][:wanted]
     numbers = []
     today = utcnow().date()
     for outlet in outlets:
