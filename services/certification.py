@@ -12,9 +12,7 @@ Every step is audited, sets `last_action_at`, clears an overdue flag and tells t
 from __future__ import annotations
 
 import enum
-import hashlib
 import importlib.util
-import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -780,37 +778,15 @@ def attach_evidence(actor: Actor, application_id: int, data: bytes, filename: st
 def _store_audit_evidence(actor: Actor, application: CertificationApplication, data: bytes,
                           filename: str, *, storage_root: Path, max_bytes: int,
                           checklist_item: int | None) -> Evidence:
-    # Mirrors evidence.add, whose permission is the outlet's provider: here the permission is
-    # the assigned, accredited, independent certifier, checked by the caller.
-    errors = {}
-    kind = evidence.sniff(data[:16])
-    if not data:
-        errors["file"] = [_l("is empty")]
-    elif len(data) > max_bytes:
-        errors["file"] = [_l("is larger than the limit of %(mb)s MB", mb=round(max_bytes / 2**20, 1))]
-    elif kind is None:
-        errors["file"] = [_l("must be a photo (JPEG, PNG, WebP) or a PDF")]
-    if errors:
-        raise ValidationFailed(_l("The file was not accepted."), errors)
-    content_type, extension = kind
-    metadata = (evidence.photo_metadata(data) if content_type.startswith("image/")
-                else evidence.PhotoMetadata())
-    stored_name = secrets.token_hex(16) + extension
-    path = storage_root / stored_name[:2] / stored_name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    item = Evidence(
-        outlet_id=application.outlet_id, checklist_item=checklist_item, stored_name=stored_name,
-        original_name=Path(filename or "upload").name[:255], content_type=content_type,
-        size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
-        captured_at=metadata.captured_at, captured_lat=metadata.lat, captured_lon=metadata.lon,
-        uploaded_by_id=actor.user_id)
-    db.session.add(item)
-    db.session.flush()
+    # The permission here is the assigned, accredited, independent certifier's (checked by
+    # the caller), not the outlet provider's that evidence.add checks.
+    item = evidence.store(application.outlet_id, data, filename, storage_root=storage_root,
+                          max_bytes=max_bytes, uploaded_by_id=actor.user_id,
+                          checklist_item=checklist_item)
     audit.record(actor, "evidence.added", "evidence", item.id,
                  organization_id=application.certifier_id,
                  data={"outlet_id": application.outlet_id, "application_id": application.id,
-                       "item": checklist_item, "sha256": item.sha256, "type": content_type})
+                       "item": checklist_item, "sha256": item.sha256, "type": item.content_type})
     return item
 
 

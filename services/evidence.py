@@ -84,9 +84,13 @@ def photo_metadata(data: bytes) -> PhotoMetadata:
     return PhotoMetadata(captured_at, lat, lon)
 
 
-def add(actor: Actor, outlet: Outlet, data: bytes, filename: str, *, storage_root: Path,
-        max_bytes: int, checklist_item: int | None = None) -> Evidence:
-    permissions.require(actor.user, "outlets.manage", outlet.provider)
+def store(outlet_id: int, data: bytes, filename: str, *, storage_root: Path, max_bytes: int,
+          uploaded_by_id: int | None, checklist_item: int | None = None) -> Evidence:
+    """Check a file by content and size, keep it under a generated name, add its row.
+
+    No permission check and no audit record: each caller (the provider's evidence, the
+    certifier's audit evidence) checks who may upload and records the event itself.
+    """
     errors = {}
     kind = sniff(data[:16])
     if not data:
@@ -107,16 +111,25 @@ def add(actor: Actor, outlet: Outlet, data: bytes, filename: str, *, storage_roo
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     evidence = Evidence(
-        outlet_id=outlet.id, checklist_item=checklist_item, stored_name=stored_name,
+        outlet_id=outlet_id, checklist_item=checklist_item, stored_name=stored_name,
         original_name=Path(filename or "upload").name[:255], content_type=content_type,
         size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
         captured_at=metadata.captured_at, captured_lat=metadata.lat, captured_lon=metadata.lon,
-        uploaded_by_id=actor.user_id)
+        uploaded_by_id=uploaded_by_id)
     db.session.add(evidence)
     db.session.flush()
+    return evidence
+
+
+def add(actor: Actor, outlet: Outlet, data: bytes, filename: str, *, storage_root: Path,
+        max_bytes: int, checklist_item: int | None = None) -> Evidence:
+    """The provider's evidence for its outlet or one checklist item."""
+    permissions.require(actor.user, "outlets.manage", outlet.provider)
+    evidence = store(outlet.id, data, filename, storage_root=storage_root, max_bytes=max_bytes,
+                     uploaded_by_id=actor.user_id, checklist_item=checklist_item)
     audit.record(actor, "evidence.added", "evidence", evidence.id, organization_id=outlet.provider_id,
                  data={"outlet_id": outlet.id, "item": checklist_item, "sha256": evidence.sha256,
-                       "type": content_type})
+                       "type": evidence.content_type})
     return evidence
 
 

@@ -16,12 +16,13 @@ import pytest
 os.environ.setdefault("OUTLETPOOL_ENV", "testing")
 
 
-def _postgres_database(base_url: str):
+def postgres_database(base_url: str, prefix: str = "outletpool_test"):
     """Create a fresh database beside `base_url`'s; return its URL and a drop function."""
     import psycopg
 
-    parts = urlsplit(base_url.replace("postgresql+psycopg://", "postgresql://"))
-    name = f"outletpool_test_{uuid.uuid4().hex[:10]}"
+    parts = urlsplit(base_url.replace("postgresql+psycopg://", "postgresql://", 1)
+                     .replace("postgres://", "postgresql://", 1))
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin_url = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -37,7 +38,7 @@ def _postgres_database(base_url: str):
 def database_url(tmp_path_factory):
     base = os.environ.get("TEST_DATABASE_URL")
     if base and base.startswith(("postgres://", "postgresql")):
-        url, drop = _postgres_database(base)
+        url, drop = postgres_database(base)
         yield url
         drop()
     else:

@@ -25,12 +25,13 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import pytest
+
+from tests.conftest import postgres_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO_ROOT / ".venv" / "bin"
@@ -79,29 +80,11 @@ def _slug(text: str) -> str:
 # --------------------------------------------------------------------------- database
 
 
-def _postgres_database(base_url: str):
-    """Create a uniquely named database beside `base_url`; return its URL and a drop function."""
-    import psycopg
-
-    parts = urlsplit(base_url.replace("postgresql+psycopg://", "postgresql://", 1)
-                     .replace("postgres://", "postgresql://", 1))
-    name = f"outletpool_e2e_{uuid.uuid4().hex[:10]}"
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    return urlunsplit(parts._replace(path=f"/{name}")), drop
-
-
 @pytest.fixture(scope="session")
 def e2e_database_url(tmp_path_factory):
     base = os.environ.get("E2E_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
     if base and base.startswith(("postgres://", "postgresql")):
-        url, drop = _postgres_database(base)
+        url, drop = postgres_database(base, prefix="outletpool_e2e")
         try:
             yield url
         finally:
