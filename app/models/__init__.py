@@ -14,6 +14,7 @@ from app.models.certification import (
     FindingGrade,
     Notification,
 )
+from app.models.obligations import CoveragePlan, SalesRecord
 from app.models.organization import (
     Invitation,
     MemberRole,
@@ -49,6 +50,7 @@ __all__ = [
     "CertificationScheme",
     "ChecklistCategory",
     "ChecklistItem",
+    "CoveragePlan",
     "DeclaredRelationship",
     "Division",
     "Establishment",
@@ -67,6 +69,7 @@ __all__ = [
     "ProviderType",
     "Region",
     "RuleSet",
+    "SalesRecord",
     "User",
     "VerificationStatus",
 ]
