@@ -71,6 +71,22 @@ class ScopeSchema(ma.Schema):
     counts = Str()
 
 
+class CertifiedProvinceSchema(ma.Schema):
+    province = Str()
+    name = Str()
+    outlets = Int()
+    certified = Int()
+    share = Float(metadata={"description": "Certified share of the province's outlets"})
+    share_of_certified = Float(metadata={"description": "The province's share of all certified outlets"})
+
+
+class CertifiedSchema(ma.Schema):
+    outlets = Int()
+    certified = Int(metadata={"description": "Outlets holding a valid third-party certificate"})
+    share = Float()
+    by_province = _nested(CertifiedProvinceSchema)
+
+
 class NationalStatsSchema(ma.Schema):
     scope = ma.fields.Nested(ScopeSchema)
     total_outlets = Int(metadata={"description": "Outlets in the registry: every outlet not delisted"})
@@ -96,6 +112,7 @@ class NationalStatsSchema(ma.Schema):
     compliance_rate = Float(metadata={"description": "compliant / assessed, from each outlet's "
                                                      "latest complete self-assessment"})
     compliance_by_category = _nested(CategoryComplianceSchema)
+    certified = ma.fields.Nested(CertifiedSchema)
     survey_2022 = ma.fields.Dict(metadata={"description": "The survey's own figures, for comparison"})
 
 

@@ -675,6 +675,16 @@ def test_certified_by_province_counts_and_shares(app, world):
     assert stats["by_province"][1]["certified"] == 0
 
 
+def test_national_statistics_show_certified_counts_by_province(app, client, world):
+    issue(app, world)
+    stats = client.get("/api/v1/stats/national").json
+    assert stats["certified"]["certified"] == 1
+    guangdong = next(r for r in stats["certified"]["by_province"] if r["province"] == "440000")
+    assert guangdong["certified"] == 1
+    page = client.get("/stats", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert 'data-testid="certified-by-province"' in page
+
+
 def test_openapi_documents_verification(client):
     spec = client.get("/api/v1/openapi.json").json
     assert "/api/v1/certificates/{number}" in spec["paths"]
