@@ -31,7 +31,7 @@ class PoolFilterSchema(ma.Schema):
     type = Str(validate=ma.validate.OneOf([t.value for t in OutletType]),
                metadata={"description": "Outlet type"})
     certified = Bool(load_default=False, metadata={
-        "description": "Only outlets holding a current certificate (none yet, so this matches none)"})
+        "description": "Only outlets holding a valid third-party certificate"})
     min_capacity_t = Float(validate=ma.validate.Range(min=0, max=1e7), metadata={
         "description": "Minimum available capacity, tonnes per year"})
     max_annual_fee_fen = Int(validate=ma.validate.Range(min=0, max=10**12), metadata={
