@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from services import divisions, outlets, pool_search, registry_export
+from services import certificates, divisions, outlets, pool_search, registry_export
 from services.errors import ValidationFailed
 
 bp = Blueprint("pool", __name__)
@@ -99,4 +99,5 @@ def detail(outlet_id: int):
              for kind in ("chemistries", "safety_classes")}
     option_names = {kind: [names[kind].get(code, code) for code in item[kind]] for kind in names}
     return render_template("pool/detail.html", outlet=item, option_names=option_names,
-                           map_settings=_map_settings())
+                           map_settings=_map_settings(),
+                           certificates=certificates.valid_for_outlet(outlet_id))
