@@ -47,8 +47,10 @@ def init_app(app: Flask) -> None:
         auth,
         certificates,
         certification,
+        coverage_plans,
         docs,
         imports,
+        manufacturers,
         notifications,
         organizations,
         outlets,
@@ -64,7 +66,7 @@ def init_app(app: Flask) -> None:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Personal API token"})
     for module in (auth, organizations, reference, audit_log, outlets, pool, imports, stats,
-                   certification, certificates, notifications):
+                   certification, certificates, notifications, manufacturers, coverage_plans):
         api.register_blueprint(module.blp)
         csrf.exempt(module.blp)
     app.register_blueprint(docs.bp)

@@ -10,9 +10,11 @@ def init_app(app: Flask) -> None:
         auth,
         certificates,
         certification,
+        coverage_plans,
         imports,
         main,
         notifications,
+        obligations,
         operator,
         org,
         outlets,
@@ -21,6 +23,6 @@ def init_app(app: Flask) -> None:
     )
 
     for module in (main, auth, org, operator, outlets, pool, imports, stats, certification,
-                   certificates, notifications):
+                   certificates, notifications, obligations, coverage_plans):
         app.register_blueprint(module.bp)
     main.register_template_helpers(app)

@@ -1,0 +1,143 @@
+"""Manufacturers' pages: sales and parc by city (entry, correction, upload) and obligations."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import login_required
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import IntegerField, StringField, SubmitField
+from wtforms.validators import DataRequired, NumberRange, Optional
+
+from app.extensions import db
+from app.models import OrgKind
+from app.security import current_actor, current_membership
+from app.web.forms import apply_errors
+from services import divisions, obligations, sales
+from services.errors import ServiceError
+from services.outlet_import import ImportRejected
+
+bp = Blueprint("obligations", __name__)
+
+
+class SalesEntryForm(FlaskForm):
+    division = StringField(_l("City (6-digit code or name)"), validators=[DataRequired()])
+    year = IntegerField(_l("Year"), validators=[DataRequired(), NumberRange(2000, 2100)])
+    sales = IntegerField(_l("NEV sales"), validators=[NumberRange(min=0)])
+    parc = IntegerField(_l("Parc (vehicles in use; optional)"),
+                        validators=[Optional(), NumberRange(min=0)])
+    submit = SubmitField(_l("Save figures"))
+
+
+class SalesUploadForm(FlaskForm):
+    file = FileField(_l("File (CSV or XLSX)"), validators=[FileRequired(_l("Choose a file."))])
+    submit = SubmitField(_l("Upload and replace those years"))
+
+
+class DeleteForm(FlaskForm):
+    submit = SubmitField(_l("Delete"))
+
+
+def _maker():
+    membership = current_membership()
+    if membership is not None and membership.organization.kind is OrgKind.MANUFACTURER:
+        return membership.organization
+    return sales.manufacturer_of(current_actor())
+
+
+@bp.route("/sales", methods=["GET", "POST"])
+@login_required
+def sales_page():
+    actor, maker = current_actor(), _maker()
+    entry, upload = SalesEntryForm(prefix="entry"), SalesUploadForm(prefix="upload")
+    rejected, result, status = None, None, 200
+    if entry.submit.data and entry.validate_on_submit():
+        try:
+            sales.record_one(actor, maker, {"division": entry.division.data, "year": entry.year.data,
+                                            "sales": entry.sales.data, "parc": entry.parc.data})
+            db.session.commit()
+        except ServiceError as error:
+            db.session.rollback()
+            apply_errors(entry, error)
+            status = 422
+        else:
+            flash(_("Figures saved."), "success")
+            return redirect(url_for("obligations.sales_page"))
+    elif upload.submit.data and upload.validate_on_submit():
+        try:
+            result = sales.import_file(actor, maker, upload.file.data.read(), upload.file.data.filename)
+            db.session.commit()
+        except ImportRejected as error:
+            db.session.rollback()
+            rejected, status = error, 422
+        except ServiceError as error:
+            db.session.rollback()
+            apply_errors(upload, error)
+            status = 422
+    if entry.errors or upload.errors:
+        status = 422
+    index = divisions.index()
+    records = sales.list_for(actor, maker)
+    names = {r.division_code: (index.get(r.division_code).name if index.get(r.division_code)
+                               else r.division_code) for r in records}
+    return render_template("obligations/sales.html", maker=maker, entry=entry, upload=upload,
+                           records=records, names=names, rejected=rejected, result=result,
+                           delete_form=DeleteForm(prefix="delete"), columns=sales.COLUMNS), status
+
+
+@bp.route("/sales/<int:record_id>/delete", methods=["POST"])
+@login_required
+def delete_record(record_id: int):
+    form = DeleteForm(prefix="delete")
+    if form.validate_on_submit():
+        sales.remove(current_actor(), _maker(), record_id)
+        db.session.commit()
+        flash(_("Figures deleted."), "success")
+    return redirect(url_for("obligations.sales_page"))
+
+
+def _map_settings() -> dict:
+    config = current_app.config
+    return {"tile_url": config.get("MAP_TILE_URL", ""),
+            "tile_attribution": config.get("MAP_TILE_ATTRIBUTION", ""),
+            "tile_subdomains": config.get("MAP_TILE_SUBDOMAINS", "")}
+
+
+def _as_of() -> tuple[date, str | None]:
+    text = request.args.get("as_of", "").strip()
+    if not text:
+        return date.today(), None
+    try:
+        return date.fromisoformat(text), None
+    except ValueError:
+        return date.today(), _("“%(value)s” is not a date (YYYY-MM-DD); showing today.", value=text)
+
+
+STATUS_LABELS = {"covered": _l("Covered"), "collection_only": _l("Collection only (storage missing)"),
+                 "uncovered": _l("Uncovered")}
+TYPE_LABELS = {"collection": _l("Collection"), "centralized_storage": _l("Centralized storage")}
+
+
+@bp.route("/obligations")
+@login_required
+def obligations_page():
+    actor, maker = current_actor(), _maker()
+    sales.require_view(actor, maker)
+    as_of, as_of_error = _as_of()
+    report = obligations.compute_for(maker, as_of)
+    points = [[c.division, c.name, c.lat, c.lon, c.status, ", ".join(
+        str(TYPE_LABELS.get(t, t)) for t in c.required)] for c in report.cities if c.lat is not None]
+    return render_template(
+        "obligations/report.html", maker=maker, report=report, as_of_error=as_of_error,
+        status_labels=STATUS_LABELS, type_labels=TYPE_LABELS,
+        points=json.dumps(points, ensure_ascii=False),
+        status_labels_json=json.dumps({k: str(v) for k, v in STATUS_LABELS.items()},
+                                      ensure_ascii=False),
+        map_settings=_map_settings(),
+        export_urls={f: url_for("api_manufacturers.export_obligations", format=f,
+                                as_of=as_of.isoformat()) for f in ("csv", "xlsx")})
