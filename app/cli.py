@@ -100,7 +100,7 @@ def seed_demo(seed_value: int, outlet_count: int):
     """A national demo pool calibrated to the Sept 2022 survey (idempotent: skips if present)."""
     import time
 
-    from services import demo_pool
+    from services import demo_pool, demo_sales
 
     started = time.perf_counter()
     report = demo_pool.seed(seed_value, outlet_count)
@@ -109,6 +109,13 @@ def seed_demo(seed_value: int, outlet_count: int):
     db.session.commit()
     if certified:
         click.echo("demo certificates: " + ", ".join(certified))
+    sales = demo_sales.seed_sales(seed_value)
+    db.session.commit()
+    if sales.skipped:
+        click.echo("demo sales already present: nothing to do")
+    else:
+        click.echo(f"demo sales: {sales.manufacturers} manufacturers, {sales.records} records in "
+                   f"{sales.cities} cities; demo maker {sales.demo_maker_records} records")
     if report.skipped:
         click.echo("demo pool already present: nothing to do")
         return

@@ -144,6 +144,7 @@ class Assignment:
     alternative_outlet_id: int | None = None
     alternative_outlet_name: str | None = None
     alternative_extra_fen: int | None = None
+    demand_index: int = -1  # position in the input demands (lets callers map back, e.g. by maker)
 
 
 @dataclass
@@ -515,7 +516,8 @@ def _explain(demands, candidates, arcs, chosen):
             fee_share_fen=fee_share[d], cost_share_fen=fee_share[d] + handling + transport,
             alternative_outlet_id=candidates[alternative[1]].id if alternative else None,
             alternative_outlet_name=candidates[alternative[1]].name if alternative else None,
-            alternative_extra_fen=round(alternative[0]) if alternative else None))
+            alternative_extra_fen=round(alternative[0]) if alternative else None,
+            demand_index=d))
     return out, users, load
 
 

@@ -47,6 +47,7 @@ def init_app(app: Flask) -> None:
         auth,
         certificates,
         certification,
+        cobuilding,
         coverage_plans,
         docs,
         imports,
@@ -66,7 +67,7 @@ def init_app(app: Flask) -> None:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Personal API token"})
     for module in (auth, organizations, reference, audit_log, outlets, pool, imports, stats,
-                   certification, certificates, notifications, manufacturers, coverage_plans):
+                   certification, certificates, notifications, manufacturers, coverage_plans, cobuilding):
         api.register_blueprint(module.blp)
         csrf.exempt(module.blp)
     app.register_blueprint(docs.bp)

@@ -10,6 +10,7 @@ def init_app(app: Flask) -> None:
         auth,
         certificates,
         certification,
+        cobuilding,
         coverage_plans,
         imports,
         main,
@@ -23,6 +24,6 @@ def init_app(app: Flask) -> None:
     )
 
     for module in (main, auth, org, operator, outlets, pool, imports, stats, certification,
-                   certificates, notifications, obligations, coverage_plans):
+                   certificates, notifications, obligations, coverage_plans, cobuilding):
         app.register_blueprint(module.bp)
     main.register_template_helpers(app)

@@ -1,0 +1,133 @@
+"""The co-building saving from the database: the group, the instance, the answer.
+
+The pure comparison and its rules (fee split, saving allocation) live in
+services.cobuilding; the demands and candidates are built exactly as for one maker's
+coverage plan (services.coverage_plans.build_instance). Read-only: nothing to commit.
+
+Who is in the group
+-------------------
+- `saving_for_group`: an operator chooses the makers (permission organizations.review).
+- `saving_for_me`: the schema holds no opt-in flag (and no schema change is made for it),
+  so the documented alternative is used: the maker against every other manufacturer that
+  has recorded sales in at least one of the maker's open-obligation cities, on those cities
+  only (same-city sharing, so the cities are independent and leaving the others out is
+  exact for these). The answer is anonymous: the maker's own figures, the number of other
+  makers, and the group's total saving only when at least MIN_GROUP_FOR_TOTALS makers are
+  in it (with two, the total minus the maker's share would be the other's figure). Never
+  another maker's name, id or figures.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Organization, OrgKind, SalesRecord
+from services import permissions
+from services.audit import Actor
+from services.cobuilding import MakerDemand, compare
+from services.coverage_planner import PlanOptions
+from services.coverage_plans import build_instance
+from services.errors import ValidationFailed
+
+MAX_GROUP = 200
+MIN_GROUP_FOR_TOTALS = 3
+
+
+def _options(options: dict | None) -> PlanOptions:
+    options = options or {}
+    return PlanOptions(certified_only=bool(options.get("certified_only")),
+                       storage_covers_collection=bool(options.get("storage_covers_collection")),
+                       time_limit_s=float(options.get("time_limit_s") or 5.0))
+
+
+def _solve(makers: list[Organization], as_of: date, options: PlanOptions,
+           cities: set[str] | None = None):
+    demands: list[MakerDemand] = []
+    candidates: dict[int, object] = {}
+    for maker in makers:
+        instance = build_instance(maker, as_of, options)
+        demands += [MakerDemand(maker.id, d) for d in instance.demands
+                    if cities is None or d.city in cities]
+        for candidate in instance.candidates:
+            if cities is None or candidate.city in cities:
+                candidates[candidate.id] = candidate
+    return compare(demands, [candidates[k] for k in sorted(candidates)], options)
+
+
+def saving_for_group(actor: Actor, manufacturer_ids: list[int], as_of: date | None = None,
+                     options: dict | None = None) -> dict:
+    """Operator view: every maker of the group by name, alone and together."""
+    permissions.require_operator(actor.user, "organizations.review")
+    ids = sorted({int(i) for i in manufacturer_ids or []})
+    if len(ids) < 2 or len(ids) > MAX_GROUP:
+        raise ValidationFailed(str(_l("Choose between 2 and %(n)d manufacturers.", n=MAX_GROUP)),
+                               {"manufacturer_ids": [str(_l("Between 2 and %(n)d manufacturers.",
+                                                            n=MAX_GROUP))]})
+    makers = list(db.session.scalars(select(Organization).where(
+        Organization.id.in_(ids), Organization.kind == OrgKind.MANUFACTURER)
+        .order_by(Organization.id)))
+    missing = sorted(set(ids) - {m.id for m in makers})
+    if missing:
+        raise ValidationFailed(str(_l("Not manufacturers: %(ids)s", ids=missing)),
+                               {"manufacturer_ids": [str(_l("Not manufacturers: %(ids)s",
+                                                            ids=missing))]})
+    as_of = as_of or date.today()
+    result = _solve(makers, as_of, _options(options))
+    names = {m.id: m.legal_name for m in makers}
+    body = result.to_dict()
+    for row in body["makers"]:
+        row["manufacturer_id"] = row.pop("maker")
+        row["name"] = names[row["manufacturer_id"]]
+    for outlet in body["shared_outlets"]:
+        outlet["fee_shares_fen"] = [{"manufacturer_id": k, "fee_share_fen": v}
+                                    for k, v in sorted(outlet["fee_shares_fen"].items())]
+        outlet["tonnes"] = [{"manufacturer_id": k, "tonnes": v}
+                            for k, v in sorted(outlet["tonnes"].items())]
+    return {"as_of": as_of.isoformat(), **body,
+            "group_size": len(result.makers)}
+
+
+def saving_for_me(actor: Actor, manufacturer, as_of: date | None = None) -> dict:
+    """Maker view: its own saving against the other makers in its cities, anonymously."""
+    from services import sales
+
+    sales.require_view(actor, manufacturer)
+    as_of = as_of or date.today()
+    options = _options(None)
+    own = build_instance(manufacturer, as_of, options)
+    cities = {d.city for d in own.demands}
+    others: list[Organization] = []
+    if cities:
+        other_ids = select(SalesRecord.manufacturer_id).where(
+            SalesRecord.division_code.in_(sorted(cities)),
+            SalesRecord.manufacturer_id != manufacturer.id).distinct()
+        others = list(db.session.scalars(select(Organization).where(
+            Organization.id.in_(other_ids), Organization.kind == OrgKind.MANUFACTURER)
+            .order_by(Organization.id).limit(MAX_GROUP - 1)))
+    result = _solve([manufacturer, *others], as_of, options, cities)
+    mine = result.for_maker(manufacturer.id)
+    group_size = 1 + len(others)
+    show_totals = group_size >= MIN_GROUP_FOR_TOTALS
+    return {
+        "as_of": as_of.isoformat(),
+        "group": "makers_with_sales_in_your_cities",
+        "allocation_rule": result.allocation_rule,
+        "fee_split_rule": result.fee_split_rule,
+        "status": result.status,
+        "comparable": result.comparable,
+        "reason": result.reason,
+        "cities": len(cities),
+        "other_makers": len(others),
+        "standalone_cost_fen": mine.standalone_cost_fen if mine else 0,
+        "joint_cost_fen": mine.joint_cost_fen if mine else 0,
+        "saving_fen": mine.saving_share_fen if mine else 0,
+        "cost_after_sharing_fen": mine.cost_after_sharing_fen if mine else 0,
+        "settlement_fen": mine.settlement_fen if mine else 0,
+        "shared_outlets": mine.shared_outlets if mine else 0,
+        "group_total_saving_fen": result.total_saving_fen if show_totals else None,
+        "group_standalone_total_fen": result.standalone_total_fen if show_totals else None,
+    }

@@ -1,0 +1,122 @@
+"""The co-building saving through the API and the page: operator's group, a maker's own figure."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.integration.conftest import login
+
+pytest.importorskip("services.obligations")
+
+SALES = "/api/v1/manufacturers/me/sales"
+GROUP = "/api/v1/cobuilding/savings"
+MINE = "/api/v1/manufacturers/me/cobuilding-saving"
+AS_OF = "2026-06-01"
+FEE = 100_000
+
+
+def _maker(client, make_party, records):
+    party = make_party("manufacturer")
+    response = client.put(SALES, headers=party.headers, json={"records": records})
+    assert response.status_code == 200, response.get_json()
+    return party
+
+
+@pytest.fixture
+def makers(client, make_party):
+    """Two makers needing collection in Shenzhen, a third alone in Changsha."""
+    return {
+        "a": _maker(client, make_party, [
+            {"division": "440300", "year": 2025, "sales": 1200, "parc": 100}]),
+        "b": _maker(client, make_party, [
+            {"division": "440300", "year": 2025, "sales": 900, "parc": 100}]),
+        "c": _maker(client, make_party, [
+            {"division": "430100", "year": 2025, "sales": 700, "parc": 100}]),
+    }
+
+
+@pytest.fixture
+def pool(app, make_party):
+    from app.extensions import db
+    from app.models import Outlet
+
+    provider = make_party("provider")
+    rows = [("SZ shared", "440300", "440000", FEE), ("CS only", "430100", "430000", 2 * FEE)]
+    with app.app_context():
+        for n, (name, city, prov, fee) in enumerate(rows):
+            db.session.add(Outlet(
+                provider_id=provider.organization_id, name=name, address=f"{name} road {n}",
+                province_code=prov, city_code=city, lat=22.5 + n / 100, lon=114.0,
+                type="collection", storage_area_m2=40, max_stored_weight_t=5,
+                annual_capacity_t=30000, chemistries=["LFP"], safety_classes=["A"],
+                establishment="self_built", status="listed", compliant=True, certified=True,
+                available_capacity_t=20000, annual_fee_fen=fee, handling_fee_fen_per_t=1_000,
+                listed_at=datetime(2026, 1, 1, tzinfo=UTC), search_text=name.lower()))
+        db.session.commit()
+
+
+def _names(app, parties):
+    from app.extensions import db
+    from app.models import Organization
+
+    with app.app_context():
+        return {p.organization_id: db.session.get(Organization, p.organization_id).legal_name
+                for p in parties}
+
+
+def test_operator_group_saving(client, app, operator, makers, pool):
+    ids = [p.organization_id for p in makers.values()]
+    response = client.post(GROUP, headers=operator.headers,
+                           json={"manufacturer_ids": ids, "as_of": AS_OF})
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["allocation_rule"] == "proportional_to_standalone"
+    assert body["comparable"] and body["status"] == "optimal"
+    assert body["total_saving_fen"] == FEE  # the Shenzhen fee is paid once instead of twice
+    assert body["standalone_total_fen"] - body["joint_cost_fen"] == FEE
+    rows = {r["manufacturer_id"]: r for r in body["makers"]}
+    assert sum(r["saving_share_fen"] for r in rows.values()) == FEE
+    assert rows[makers["c"].organization_id]["saving_share_fen"] == 0
+    assert rows[makers["a"].organization_id]["saving_share_fen"] > 0
+    assert set(_names(app, makers.values()).values()) == {r["name"] for r in rows.values()}
+    assert [o["name"] for o in body["shared_outlets"]] == ["SZ shared"]
+
+
+def test_group_endpoint_is_for_operators_and_validates(client, operator, makers, pool):
+    ids = [p.organization_id for p in makers.values()]
+    response = client.post(GROUP, headers=makers["a"].headers, json={"manufacturer_ids": ids})
+    assert response.status_code == 403
+    assert client.post(GROUP, json={"manufacturer_ids": ids}).status_code == 401
+    response = client.post(GROUP, headers=operator.headers, json={"manufacturer_ids": ids[:1]})
+    assert response.status_code == 422
+    response = client.post(GROUP, headers=operator.headers,
+                           json={"manufacturer_ids": [ids[0], 999_999]})
+    assert response.status_code == 422 and "manufacturer_ids" in response.get_json()["error"]["fields"]
+
+
+def test_maker_saving_is_its_own_and_anonymous(client, app, makers, pool):
+    response = client.get(f"{MINE}?as_of={AS_OF}", headers=makers["a"].headers)
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["other_makers"] == 1 and body["cities"] == 1
+    assert 0 < body["saving_fen"] < FEE
+    assert body["cost_after_sharing_fen"] == body["standalone_cost_fen"] - body["saving_fen"]
+    assert body["group_total_saving_fen"] is None  # two makers: the total would reveal the other's
+    text = json.dumps(body, ensure_ascii=False)
+    for name in _names(app, [makers["b"], makers["c"]]).values():
+        assert name not in text
+    assert "manufacturer_id" not in text and "makers" not in body
+
+    alone = client.get(f"{MINE}?as_of={AS_OF}", headers=makers["c"].headers).get_json()
+    assert alone["other_makers"] == 0 and alone["saving_fen"] == 0
+
+
+def test_page_and_dashboard_card(client, makers, pool):
+    login(client, makers["a"].email)
+    assert "/cobuilding" in client.get("/dashboard").get_data(as_text=True)
+    page = client.get(f"/cobuilding?as_of={AS_OF}")
+    assert page.status_code == 200
+    assert 'data-testid="saving"' in page.get_data(as_text=True)
