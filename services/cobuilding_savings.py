@@ -131,3 +131,13 @@ def saving_for_me(actor: Actor, manufacturer, as_of: date | None = None) -> dict
         "group_total_saving_fen": result.total_saving_fen if show_totals else None,
         "group_standalone_total_fen": result.standalone_total_fen if show_totals else None,
     }
+
+
+def manufacturers_with_sales() -> list[Organization]:
+    """Manufacturers that have recorded sales: the ones a group saving can say anything about."""
+    from app.models import SalesRecord
+
+    return list(db.session.scalars(
+        select(Organization).where(Organization.kind == OrgKind.MANUFACTURER,
+                                   Organization.id.in_(select(SalesRecord.manufacturer_id)))
+        .order_by(Organization.legal_name)))

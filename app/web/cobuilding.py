@@ -43,3 +43,37 @@ def saving_page():
     return render_template("cobuilding/index.html", maker=maker, saving=saving,
                            reason_labels=REASON_LABELS,
                            min_group=cobuilding_savings.MIN_GROUP_FOR_TOTALS)
+
+
+@bp.route("/operator/cobuilding", methods=["GET", "POST"])
+@login_required
+def group_page():
+    """Operators: choose a group of manufacturers and see each one alone and together."""
+    from flask import abort
+    from flask_wtf.csrf import validate_csrf
+    from wtforms import ValidationError
+
+    from services import permissions
+    from services.errors import ServiceError
+
+    actor = current_actor()
+    if permissions.operator_membership(actor.user) is None:
+        abort(403)
+    result, error, chosen = None, None, []
+    makers = cobuilding_savings.manufacturers_with_sales()
+    if request.method == "POST":
+        try:
+            validate_csrf(request.form.get("csrf_token"))
+        except ValidationError:
+            abort(400)
+        chosen = [int(i) for i in request.form.getlist("manufacturer_ids") if i.isdigit()]
+        try:
+            as_of = date.fromisoformat(request.form.get("as_of") or "")
+        except ValueError:
+            as_of = date.today()
+        try:
+            result = cobuilding_savings.saving_for_group(actor, chosen, as_of)
+        except ServiceError as exc:
+            error = exc.message
+    return render_template("cobuilding/group.html", makers=makers, chosen=chosen, result=result,
+                           error=error, reason_labels=REASON_LABELS), 422 if error else 200

@@ -120,3 +120,28 @@ def test_page_and_dashboard_card(client, makers, pool):
     page = client.get(f"/cobuilding?as_of={AS_OF}")
     assert page.status_code == 200
     assert 'data-testid="saving"' in page.get_data(as_text=True)
+
+
+def test_operator_page_for_a_group(client, app, operator, makers, pool):
+    from tests.conftest import csrf_token_from
+
+    login(client, operator.email)
+    page = client.get("/operator/cobuilding", headers={"Accept-Language": "en"})
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    names = _names(app, makers.values())
+    assert all(name in html for name in names.values())  # makers with sales are offered
+    ids = [str(p.organization_id) for p in makers.values()]
+    response = client.post("/operator/cobuilding", headers={"Accept-Language": "en"}, data={
+        "manufacturer_ids": ids, "as_of": AS_OF, "csrf_token": csrf_token_from(html)})
+    assert response.status_code == 200
+    result = response.get_data(as_text=True)
+    assert 'data-testid="group-result"' in result and "Total saving" in result
+    one = client.post("/operator/cobuilding", data={
+        "manufacturer_ids": ids[:1], "csrf_token": csrf_token_from(html)})
+    assert one.status_code == 422
+
+
+def test_makers_cannot_open_the_operator_page(client, makers):
+    login(client, makers["a"].email)
+    assert client.get("/operator/cobuilding").status_code == 403
