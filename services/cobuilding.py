@@ -37,11 +37,11 @@ once. Nothing in the model is new; who pays what is an ex-post allocation:
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, replace
 
 from services.coverage_planner import Candidate, Demand, PlanOptions, PlanResult, plan
+from services.money import split_largest_remainder
 
 PROPORTIONAL_TO_STANDALONE = "proportional_to_standalone"
 ALLOCATION_RULES = (PROPORTIONAL_TO_STANDALONE,)
@@ -99,25 +99,6 @@ class CobuildingResult:
 
     def for_maker(self, maker: int) -> MakerSaving | None:
         return next((m for m in self.makers if m.maker == maker), None)
-
-
-def split_largest_remainder(total: int, weights: list[float]) -> list[int]:
-    """Integer parts of `total` in proportion to `weights`; they always sum to `total`.
-
-    Non-positive weights get nothing unless all are non-positive (then equal parts).
-    """
-    if not weights:
-        return []
-    weights = [max(0.0, float(w)) for w in weights]
-    whole = sum(weights)
-    if whole <= 0:
-        weights, whole = [1.0] * len(weights), float(len(weights))
-    raw = [total * w / whole for w in weights]
-    parts = [math.floor(r) for r in raw]
-    order = sorted(range(len(raw)), key=lambda i: (parts[i] - raw[i], i))
-    for i in order[: total - sum(parts)]:
-        parts[i] += 1
-    return parts
 
 
 def _by_maker_and_city(result: PlanResult, owners: list[int]) -> dict[tuple[int, str], int]:

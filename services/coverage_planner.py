@@ -65,6 +65,8 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, replace
 
+from services.money import split_largest_remainder
+
 COLLECTION = "collection"
 CENTRALIZED_STORAGE = "centralized_storage"
 EARTH_RADIUS_KM = 6371.0088
@@ -464,21 +466,6 @@ def greedy(demands, candidates, arcs, options) -> tuple[int | None, int, dict[in
 
 # --- explanation ---------------------------------------------------------------------------
 
-def _split_fee(fee: int, weights: list[float]) -> list[int]:
-    """Largest remainder: the shares always sum to the fee."""
-    if not weights:
-        return []
-    total = sum(weights)
-    if total <= 0:
-        weights, total = [1.0] * len(weights), float(len(weights))
-    raw = [fee * w / total for w in weights]
-    shares = [math.floor(r) for r in raw]
-    order = sorted(range(len(raw)), key=lambda i: (shares[i] - raw[i], i))
-    for i in order[: fee - sum(shares)]:
-        shares[i] += 1
-    return shares
-
-
 def _explain(demands, candidates, arcs, chosen):
     plan_of_d = {arcs[k].d: k for k in chosen}
     users: dict[int, list[int]] = defaultdict(list)
@@ -488,7 +475,7 @@ def _explain(demands, candidates, arcs, chosen):
         load[arcs[k].o] += demands[d].tonnes
     fee_share: dict[int, int] = {}
     for o, ds in users.items():
-        for d, share in zip(ds, _split_fee(candidates[o].annual_fee_fen,
+        for d, share in zip(ds, split_largest_remainder(candidates[o].annual_fee_fen,
                                            [demands[d].tonnes for d in ds]), strict=False):
             fee_share[d] = share
     arcs_of_d: dict[int, list[int]] = defaultdict(list)

@@ -26,6 +26,8 @@ from services import audit, divisions, permissions
 from services.audit import Actor
 from services.errors import NotFound, PermissionDenied, ValidationFailed
 from services.outlet_import import (
+    HEADER_SEARCH_ROWS,
+    Column,
     ImportRejected,
     RowError,
     _csv_rows,
@@ -36,18 +38,6 @@ from services.outlet_import import (
 MAX_RECORDS = 20_000
 MIN_YEAR, MAX_YEAR = 2000, 2100
 MAX_FIGURE = 100_000_000
-HEADER_SEARCH_ROWS = 20
-
-
-@dataclass(frozen=True)
-class Column:
-    field: str
-    header_zh: str
-    header_en: str
-    required: bool
-    aliases: tuple[str, ...]
-    example: str
-    help: object
 
 
 COLUMNS: tuple[Column, ...] = (

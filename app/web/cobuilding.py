@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, abort, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
+from flask_wtf.csrf import validate_csrf
+from wtforms import ValidationError
 
 from app.models import OrgKind
 from app.security import current_actor, current_membership
-from services import cobuilding_savings
+from services import cobuilding_savings, permissions
+from services.errors import ServiceError
 
 bp = Blueprint("cobuilding", __name__)
 
@@ -49,13 +52,6 @@ def saving_page():
 @login_required
 def group_page():
     """Operators: choose a group of manufacturers and see each one alone and together."""
-    from flask import abort
-    from flask_wtf.csrf import validate_csrf
-    from wtforms import ValidationError
-
-    from services import permissions
-    from services.errors import ServiceError
-
     actor = current_actor()
     if permissions.operator_membership(actor.user) is None:
         abort(403)

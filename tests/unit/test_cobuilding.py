@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from services.cobuilding import MakerDemand, compare, split_largest_remainder
+from services.cobuilding import MakerDemand, compare
 from services.coverage_planner import Candidate, Demand
+from services.money import split_largest_remainder
 
 FEE = 100_000
 
