@@ -93,6 +93,14 @@ class BaseConfig:
     CERTIFICATION_RESPONSE_DAYS = int(os.environ.get("CERTIFICATION_RESPONSE_DAYS", "10"))
     CERTIFICATION_CORRECTIVE_DAYS = int(os.environ.get("CERTIFICATION_CORRECTIVE_DAYS", "30"))
 
+    # Contracting: how long a request waits for an answer, a version for every signature,
+    # how much notice ends an allocation early, and when renewal reminders go out.
+    REQUEST_RESPONSE_DAYS = int(os.environ.get("REQUEST_RESPONSE_DAYS", "7"))
+    AGREEMENT_SIGNING_DAYS = int(os.environ.get("AGREEMENT_SIGNING_DAYS", "14"))
+    AGREEMENT_NOTICE_DAYS = int(os.environ.get("AGREEMENT_NOTICE_DAYS", "90"))
+    AGREEMENT_RENEWAL_WINDOW_DAYS = int(os.environ.get("AGREEMENT_RENEWAL_WINDOW_DAYS", "60"))
+    IDEMPOTENCY_KEY_MAX_AGE_DAYS = int(os.environ.get("IDEMPOTENCY_KEY_MAX_AGE_DAYS", "7"))
+
     INVITATION_MAX_AGE_DAYS = 7
     PASSWORD_RESET_MAX_AGE_SECONDS = 3600
     PASSWORD_MIN_LENGTH = 10

@@ -108,12 +108,11 @@ def link(certificate: Certificate) -> str:
 
 
 def relying_organizations(outlet: Outlet) -> list[int]:
-    """Organizations that rely on the outlet's certificate and must hear when it lapses.
+    """Organizations that rely on the outlet's certificate and must hear when it lapses:
+    its provider and the manufacturers holding capacity there."""
+    from services import agreements  # contracting builds on certification, not the reverse
 
-    Its provider for now; once contracts exist, add the manufacturers holding a current
-    contract for the outlet's capacity here.
-    """
-    return [outlet.provider_id]
+    return [outlet.provider_id, *agreements.manufacturers_relying_on(outlet.id)]
 
 
 # --- lookups ------------------------------------------------------------------------------
@@ -344,6 +343,20 @@ def refresh_certified(outlet: Outlet) -> bool:
     return outlet.certified
 
 
+def _flag_agreements(actor: Actor, outlet: Outlet, certificate: Certificate, was_certified: bool,
+                     when: datetime) -> None:
+    """Losing the outlet's only valid certificate flags every agreement on it; regaining
+    it clears the flag."""
+    from services import agreements
+
+    if was_certified and not outlet.certified:
+        agreements.flag_outlet(actor, outlet, str(_l(
+            "certificate %(number)s is %(status)s", number=certificate.number,
+            status=certificate.status.value)), now=when)
+    elif outlet.certified and not was_certified:
+        agreements.clear_outlet_flag(actor, outlet)
+
+
 def _fresh(certificate: Certificate) -> None:
     """Queue behind other writers, then re-read the certificate: two members suspending it at
     once must not both succeed."""
@@ -466,7 +479,9 @@ def _change_status(actor: Actor, certificate: Certificate, to: CertificateStatus
     certificate.status_reason = reason
     certificate.status_changed_at = when
     outlet = certificate.outlet
+    was_certified = outlet.certified
     refresh_certified(outlet)
+    _flag_agreements(actor, outlet, certificate, was_certified, when)
     audit.record(actor, f"certificate.{to.value}", "certificate", certificate.id,
                  organization_id=certificate.certifier_id,
                  data={"number": certificate.number, "outlet_id": outlet.id,

@@ -85,6 +85,64 @@ EVENTS = {
     "accreditation.rejected": (
         _l("Accreditation %(number)s rejected"),
         _l("Your accreditation %(number)s was not verified: %(reason)s")),
+    # contracting
+    "request.received": (
+        _l("Capacity request for %(outlet)s"),
+        _l("%(manufacturer)s requests %(tonnes)s t/year at %(outlet)s; accept, counter or "
+           "decline.")),
+    "request.accepted": (
+        _l("Request accepted: %(outlet)s"),
+        _l("%(provider)s accepted your request at %(outlet)s; sign agreement %(number)s.")),
+    "request.declined": (
+        _l("Request declined: %(outlet)s"),
+        _l("%(provider)s declined your request at %(outlet)s: %(reason)s")),
+    "request.countered": (
+        _l("Counter-offer for %(outlet)s"),
+        _l("%(provider)s proposes other terms for your request at %(outlet)s; accept them or "
+           "withdraw.")),
+    "request.counter_accepted": (
+        _l("Counter-offer accepted: %(outlet)s"),
+        _l("%(manufacturer)s accepted your counter-offer at %(outlet)s; sign agreement "
+           "%(number)s.")),
+    "request.withdrawn": (
+        _l("Request withdrawn: %(outlet)s"),
+        _l("%(manufacturer)s withdrew its request at %(outlet)s. %(reason)s")),
+    "request.cancelled": (
+        _l("Request cancelled: %(outlet)s"),
+        _l("An operator cancelled the request of %(manufacturer)s at %(outlet)s: %(reason)s")),
+    "request.expired": (
+        _l("Request expired: %(outlet)s"),
+        _l("The request of %(manufacturer)s at %(outlet)s expired unanswered by "
+           "%(waited_on)s.")),
+    "agreement.to_sign": (
+        _l("Agreement %(number)s version %(version)s to sign"),
+        _l("Version %(version)s of agreement %(number)s for %(outlet)s awaits your signature "
+           "until %(sign_by)s.")),
+    "agreement.active": (
+        _l("Agreement %(number)s is in force"),
+        _l("Every party signed version %(version)s of agreement %(number)s for %(outlet)s.")),
+    "agreement.lapsed": (
+        _l("Agreement %(number)s version %(version)s lapsed"),
+        _l("Version %(version)s of agreement %(number)s for %(outlet)s was not signed by every "
+           "party in time; the capacity it added is released.")),
+    "agreement.notice_given": (
+        _l("Notice given on agreement %(number)s"),
+        _l("The allocation of %(manufacturer)s at %(outlet)s ends on %(ends_on)s. %(reason)s")),
+    "agreement.terminated": (
+        _l("Agreement %(number)s terminated by an operator"),
+        _l("An operator terminated allocations under agreement %(number)s for %(outlet)s: "
+           "%(reason)s")),
+    "agreement.allocation_ended": (
+        _l("Allocation ended: %(outlet)s"),
+        _l("The allocation of %(manufacturer)s under agreement %(number)s ended on "
+           "%(ends_on)s; it no longer counts as coverage.")),
+    "agreement.renewal_due": (
+        _l("Agreement %(number)s: renewal window open"),
+        _l("The allocation of %(manufacturer)s at %(outlet)s ends on %(end_date)s; propose a "
+           "renewal or let it expire.")),
+    "agreement.flagged": (
+        _l("Agreement %(number)s needs attention"),
+        _l("Outlet %(outlet)s under agreement %(number)s: %(reason)s")),
 }
 
 

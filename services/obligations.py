@@ -234,14 +234,22 @@ def build_city(division: divisions.DivisionRef | None, code: str, rows: list[tup
         obligations=evaluate(rule_parameters, figures))
 
 
-def _met_by(manufacturer: Organization, city_code: str) -> list[dict]:
-    """Outlets meeting the maker's obligations in a city.
+def _met_by(manufacturer: Organization, as_of: date) -> dict[str, list[dict]]:
+    """What meets the maker's obligations on `as_of`, by city: capacity it holds under an
+    agreement in force on that day (services.agreements.counts_on). Manufacturers do not
+    own outlets in this model; even a maker's "own" outlet is run by a provider
+    organization and shared through an agreement, so contracts are the one source."""
+    from services import agreements  # a sibling capability, imported when needed
 
-    Manufacturers do not own outlets in this model; what will meet an obligation is capacity
-    under an active contract. TODO(contracting): return the contracted outlets
-    ({"outlet_id", "name", "type", "provider_id"}) once contracts exist.
-    """
-    return []
+    met: dict[str, list[dict]] = defaultdict(list)
+    for allocation in agreements.of_manufacturer_on(manufacturer.id, as_of):
+        outlet = allocation.agreement.outlet
+        met[outlet.city_code].append({
+            "outlet_id": outlet.id, "name": outlet.name, "type": outlet.type.value,
+            "provider_id": outlet.provider_id, "agreement": allocation.agreement.number,
+            "allocation_id": allocation.id, "tonnes_per_year": allocation.tonnes_per_year,
+            "until": allocation.ends_on.isoformat()})
+    return met
 
 
 def compute_for(manufacturer: Organization, as_of: date) -> ObligationReport:
@@ -259,12 +267,13 @@ def compute_for(manufacturer: Organization, as_of: date) -> ObligationReport:
                    SalesRecord.year <= as_of.year)):
         by_city[code].append((year, sales, parc))
     index = divisions.index()
+    met_by = _met_by(manufacturer, as_of)
     cities = []
     for code in sorted(by_city):
         city = build_city(index.get(code), code, by_city[code], as_of.year, parameters)
         if city is None:
             continue
-        city.met_by = _met_by(manufacturer, code)
+        city.met_by = met_by.get(code, [])
         city.status = status_for(city.required, {m.get("type") for m in city.met_by})
         cities.append(city)
     return ObligationReport(manufacturer.id, rule_set.code, rule_set.version, as_of, cities)

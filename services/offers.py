@@ -77,13 +77,17 @@ def set_offer(actor: Actor, outlet: Outlet, data: dict) -> CapacityOffer:
     if outlet.status is not OutletStatus.LISTED:
         raise Conflict(_l("Only a listed outlet can offer capacity."))
     clean = check(data, outlet)
-    audit.serialize_writes()
-    offer = outlet.offer or CapacityOffer(outlet=outlet)
+    from services import agreements  # contracting builds on offers, not the reverse
+
+    offer = agreements.lock_offer(outlet.id) or CapacityOffer(outlet=outlet)
+    held = agreements.allocated_t(outlet.id)
+    if clean["capacity_t_per_year"] < held - agreements.EPSILON_T:
+        raise ValidationFailed(_l("Some fields need correcting."), {"capacity_t_per_year": [_l(
+            "must be at least the %(held)s t/year agreements already hold", held=held)]})
     for name, value in clean.items():
         setattr(offer, name, value)
     db.session.add(offer)
-    # Until contracts exist (a later capability), all offered capacity is available.
-    outlet.available_capacity_t = offer.capacity_t_per_year
+    agreements.refresh_available(outlet, offer)
     outlet.annual_fee_fen = offer.annual_fee_fen
     outlet.handling_fee_fen_per_t = offer.handling_fee_fen_per_t
     db.session.flush()

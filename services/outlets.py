@@ -271,4 +271,11 @@ def change_status(actor: Actor, outlet: Outlet, to: str, reason: str | None = No
     audit.record(actor, f"outlet.{target.value}", "outlet", outlet.id,
                  organization_id=outlet.provider_id,
                  data={"from": previous.value, "to": target.value, "reason": reason})
+    from services import agreements  # contracting builds on outlets, not the reverse
+
+    if target in (OutletStatus.SUSPENDED, OutletStatus.DELISTED):
+        agreements.flag_outlet(actor, outlet, str(_l(
+            "the outlet was %(status)s: %(reason)s", status=target.value, reason=reason or "-")))
+    elif target is OutletStatus.LISTED and previous is OutletStatus.SUSPENDED:
+        agreements.clear_outlet_flag(actor, outlet)
     return outlet

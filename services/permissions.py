@@ -41,6 +41,8 @@ RULES: dict[str, Rule] = {
     "outlets.manage": Rule(kinds=frozenset({OrgKind.PROVIDER})),
     "outlets.list": Rule(kinds=frozenset({OrgKind.PROVIDER}), verified=True),
     "capacity.contract": Rule(kinds=frozenset({OrgKind.MANUFACTURER}), verified=True),
+    "capacity.respond": Rule(kinds=frozenset({OrgKind.PROVIDER}), verified=True),
+    "contracts.moderate": Rule(kinds=frozenset({OrgKind.OPERATOR}), verified=True),
     "certification.act": Rule(kinds=frozenset({OrgKind.CERTIFIER}), verified=True),
     "filings.generate": Rule(kinds=frozenset({OrgKind.MANUFACTURER}), verified=True),
     "agreements.sign": Rule(kinds=frozenset({OrgKind.MANUFACTURER, OrgKind.PROVIDER}),

@@ -25,5 +25,7 @@ def run(now: datetime) -> dict[str, int]:
     """Run every job in registration order; the caller commits once."""
     return {name: function(now) for name, function in JOBS.items()}
 
+from services import agreements as _agreements  # noqa: E402, F401  (registers its jobs)
+from services import capacity_requests as _capacity_requests  # noqa: E402, F401  (registers its jobs)
 from services import certificates as _certificates  # noqa: E402, F401  (registers its jobs)
 from services import certification as _certification  # noqa: E402, F401  (registers its jobs)

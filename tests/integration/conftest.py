@@ -96,3 +96,31 @@ def form_post(client, path, data, *, page_path=None):
     page = client.get(page_path or path)
     token = csrf_token_from(page.get_data(as_text=True))
     return client.post(path, data={**data, "csrf_token": token})
+
+
+@pytest.fixture
+def shared_outlet(app, make_party):
+    """A verified provider's listed collection outlet in Shenzhen offering 100 t/year for
+    sharing (CNY 12,000 a year, CNY 300 a tonne, 12 months minimum), and its provider."""
+    from datetime import UTC, date, datetime
+
+    from app.extensions import db
+    from app.models import CapacityOffer, Outlet
+
+    provider = make_party("provider")
+    with app.app_context():
+        outlet = Outlet(
+            provider_id=provider.organization_id, name="宝安共享网点", address="深圳市宝安区福永街道1号",
+            province_code="440000", city_code="440300", district_code="440306", lat=22.67,
+            lon=113.82, type="collection", storage_area_m2=40, max_stored_weight_t=5,
+            annual_capacity_t=300, chemistries=["LFP"], safety_classes=["A"],
+            establishment="self_built", status="listed", compliant=True, certified=True,
+            available_capacity_t=100, annual_fee_fen=1_200_000, handling_fee_fen_per_t=30_000,
+            listed_at=datetime(2026, 1, 1, tzinfo=UTC), search_text="宝安共享网点")
+        db.session.add(outlet)
+        db.session.flush()
+        db.session.add(CapacityOffer(outlet_id=outlet.id, capacity_t_per_year=100,
+                                     annual_fee_fen=1_200_000, handling_fee_fen_per_t=30_000,
+                                     min_term_months=12, available_from=date(2026, 1, 1)))
+        db.session.commit()
+        return outlet.id, provider
