@@ -48,6 +48,7 @@ def init_app(app: Flask) -> None:
         certificates,
         certification,
         cobuilding,
+        contracts,
         coverage_plans,
         docs,
         imports,
@@ -67,7 +68,8 @@ def init_app(app: Flask) -> None:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Personal API token"})
     for module in (auth, organizations, reference, audit_log, outlets, pool, imports, stats,
-                   certification, certificates, notifications, manufacturers, coverage_plans, cobuilding):
+                   certification, certificates, notifications, manufacturers, coverage_plans, cobuilding,
+                   contracts):
         api.register_blueprint(module.blp)
         csrf.exempt(module.blp)
     app.register_blueprint(docs.bp)

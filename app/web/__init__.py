@@ -11,6 +11,7 @@ def init_app(app: Flask) -> None:
         certificates,
         certification,
         cobuilding,
+        contracts,
         coverage_plans,
         imports,
         main,
@@ -24,6 +25,6 @@ def init_app(app: Flask) -> None:
     )
 
     for module in (main, auth, org, operator, outlets, pool, imports, stats, certification,
-                   certificates, notifications, obligations, coverage_plans, cobuilding):
+                   certificates, notifications, obligations, coverage_plans, cobuilding, contracts):
         app.register_blueprint(module.bp)
     main.register_template_helpers(app)
