@@ -258,6 +258,21 @@ def manufacturers_relying_on(outlet_id: int) -> list[int]:
     ).scalars())
 
 
+def pdf_for(agreement: Agreement, version: AgreementVersion, lang: str) -> bytes:
+    """The version as a numbered PDF with its signature records (the caller may see it)."""
+    from services import agreement_pdf
+
+    signatures = [{
+        "organization_id": s.organization_id, "organization": s.organization.legal_name,
+        "credit_code": s.organization.credit_code, "signer": s.signer_name,
+        "signed_at": s.signed_at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M:%S (UTC+8)"),
+        "ip_address": s.ip_address or "", "document_sha256": s.document_sha256}
+        for s in version.signatures]
+    return agreement_pdf.render(version.document, status=version.status.value,
+                                signatures=signatures, document_sha256=version.document_sha256,
+                                lang="en" if lang.startswith("en") else "zh")
+
+
 # --- documents ------------------------------------------------------------------------------
 
 def _party(organization) -> dict:
