@@ -22,6 +22,7 @@ from sqlalchemy import or_, select
 from app.extensions import db
 from app.models import (
     Allocation,
+    AuditEvent,
     CapacityRequest,
     ContractForm,
     CoveragePlan,
@@ -262,6 +263,14 @@ def allocation_of(request: CapacityRequest) -> Allocation | None:
                               ).scalar_one_or_none()
 
 
+def history(request: CapacityRequest) -> list[AuditEvent]:
+    """The negotiation so far, oldest first (the caller has already seen the request)."""
+    return list(db.session.execute(
+        select(AuditEvent).where(AuditEvent.subject_type == SUBJECT,
+                                 AuditEvent.subject_id == str(request.id))
+        .order_by(AuditEvent.id)).scalars())
+
+
 # --- the steps ------------------------------------------------------------------------------
 
 def link_for(request: CapacityRequest) -> str:
@@ -473,7 +482,11 @@ def from_plan(actor: Actor, manufacturer, plan: CoveragePlan, data: dict, *,
                     "term_months": offer.min_term_months if offer else 12, "form": form,
                     "message": data.get("message")}, now=now, coverage_plan=plan))
         except (ValidationFailed, Conflict, PermissionDenied) as error:
-            errors[f"outlets.{index}"] = [f"{item.get('name')} (#{item['id']}): {error.message}"]
+            # A validation failure's message is generic; its field messages say what is wrong.
+            detail = "; ".join(f"{name}: {message}" for name, messages in error.fields.items()
+                               for message in messages) if isinstance(error, ValidationFailed) else ""
+            errors[f"outlets.{index}"] = [f"{item.get('name')} (#{item['id']}): {error.message}"
+                                          + (f" ({detail})" if detail else "")]
     if errors:
         raise Conflict(_l("Some of the plan's outlets cannot take a request now; nothing was "
                           "sent."), errors)
