@@ -7,14 +7,17 @@ coverage plan (services.coverage_plans.build_instance). Read-only: nothing to co
 Who is in the group
 -------------------
 - `saving_for_group`: an operator chooses the makers (permission organizations.review).
-- `saving_for_me`: the schema holds no opt-in flag (and no schema change is made for it),
-  so the documented alternative is used: the maker against every other manufacturer that
-  has recorded sales in at least one of the maker's open-obligation cities, on those cities
-  only (same-city sharing, so the cities are independent and leaving the others out is
-  exact for these). The answer is anonymous: the maker's own figures, the number of other
-  makers, and the group's total saving only when at least MIN_GROUP_FOR_TOTALS makers are
-  in it (with two, the total minus the maker's share would be the other's figure). Never
-  another maker's name, id or figures.
+- `saving_for_me`: the makers who opted in (`Organization.cobuilding_opt_in`). A maker
+  sees its own saving against every other opted-in manufacturer that has recorded sales in
+  at least one of its open-obligation cities, on those cities only (same-city sharing, so
+  the cities are independent and leaving the others out is exact for these). Opting in is
+  what lets a maker's figures be pooled into the others' answers; a maker that has not
+  opted in is asked to, and its figures are used by no one. The answer is anonymous: the
+  maker's own figures, the number of other makers, and the group's total saving only when
+  at least MIN_GROUP_FOR_TOTALS makers are in it (with two, the total minus the maker's
+  share would be the other's figure). Never another maker's name, id or figures.
+- The last answer a maker saw is kept on the organization (`remember`) so its dashboard
+  shows the number without a multi-second solve on every visit.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Organization, OrgKind, SalesRecord
-from services import permissions
+from services import audit, permissions
 from services.audit import Actor
 from services.cobuilding import MakerDemand, compare
 from services.coverage_planner import PlanOptions
@@ -91,12 +94,40 @@ def saving_for_group(actor: Actor, manufacturer_ids: list[int], as_of: date | No
             "group_size": len(result.makers)}
 
 
+def set_opt_in(actor: Actor, manufacturer, opt_in: bool) -> Organization:
+    """The maker joins (or leaves) the group whose figures are pooled for co-building."""
+    permissions.require(actor.user, "organization.edit", manufacturer)
+    if manufacturer.kind is not OrgKind.MANUFACTURER:
+        raise ValidationFailed(str(_l("Only manufacturers take part in co-building savings.")),
+                               {"opt_in": [str(_l("manufacturers only"))]})
+    if not isinstance(opt_in, bool):
+        raise ValidationFailed(str(_l("Say yes or no.")), {"opt_in": [str(_l("must be true or false"))]})
+    if manufacturer.cobuilding_opt_in != opt_in:
+        manufacturer.cobuilding_opt_in = opt_in
+        if not opt_in:
+            manufacturer.cobuilding_saving = None
+        db.session.flush()
+        audit.record(actor, "cobuilding.opt_in" if opt_in else "cobuilding.opt_out",
+                     "organization", manufacturer.id, organization_id=manufacturer.id)
+    return manufacturer
+
+
+def remember(manufacturer, saving: dict, computed_at) -> None:
+    """Keep the answer for the dashboard (a cache: no audit event)."""
+    manufacturer.cobuilding_saving = {**saving, "computed_at": computed_at.isoformat()}
+    db.session.flush()
+
+
 def saving_for_me(actor: Actor, manufacturer, as_of: date | None = None) -> dict:
-    """Maker view: its own saving against the other makers in its cities, anonymously."""
+    """Maker view: its own saving against the other opted-in makers in its cities,
+    anonymously. A maker that has not opted in gets `opted_in: false` and no figures."""
     from services import sales
 
     sales.require_view(actor, manufacturer)
     as_of = as_of or date.today()
+    if not manufacturer.cobuilding_opt_in:
+        return {"as_of": as_of.isoformat(), "opted_in": False, "group": "opted_in_makers",
+                "comparable": False, "reason": "not_opted_in", "status": "not_computed"}
     options = _options(None)
     own = build_instance(manufacturer, as_of, options)
     cities = {d.city for d in own.demands}
@@ -106,7 +137,8 @@ def saving_for_me(actor: Actor, manufacturer, as_of: date | None = None) -> dict
             SalesRecord.division_code.in_(sorted(cities)),
             SalesRecord.manufacturer_id != manufacturer.id).distinct()
         others = list(db.session.scalars(select(Organization).where(
-            Organization.id.in_(other_ids), Organization.kind == OrgKind.MANUFACTURER)
+            Organization.id.in_(other_ids), Organization.kind == OrgKind.MANUFACTURER,
+            Organization.cobuilding_opt_in.is_(True))
             .order_by(Organization.id).limit(MAX_GROUP - 1)))
     result = _solve([manufacturer, *others], as_of, options, cities)
     mine = result.for_maker(manufacturer.id)
@@ -114,7 +146,8 @@ def saving_for_me(actor: Actor, manufacturer, as_of: date | None = None) -> dict
     show_totals = group_size >= MIN_GROUP_FOR_TOTALS
     return {
         "as_of": as_of.isoformat(),
-        "group": "makers_with_sales_in_your_cities",
+        "opted_in": True,
+        "group": "opted_in_makers_with_sales_in_your_cities",
         "allocation_rule": result.allocation_rule,
         "fee_split_rule": result.fee_split_rule,
         "status": result.status,
@@ -131,6 +164,12 @@ def saving_for_me(actor: Actor, manufacturer, as_of: date | None = None) -> dict
         "group_total_saving_fen": result.total_saving_fen if show_totals else None,
         "group_standalone_total_fen": result.standalone_total_fen if show_totals else None,
     }
+
+
+def opted_in_ids() -> list[int]:
+    return list(db.session.scalars(select(Organization.id).where(
+        Organization.kind == OrgKind.MANUFACTURER, Organization.cobuilding_opt_in.is_(True))
+        .order_by(Organization.id)))
 
 
 def manufacturers_with_sales() -> list[Organization]:

@@ -112,7 +112,8 @@ def _seed_makers(rng: random.Random, now: datetime) -> tuple[int, int, int]:
             "address": brand.address, "division_code": brand.division_code,
             "contact_name": brand.contact_name, "contact_phone": brand.contact_phone,
             "contact_email": None, "verification_status": VerificationStatus.VERIFIED,
-            "verification_reason": None, "verified_at": now, "created_at": now})
+            "verification_reason": None, "verified_at": now, "created_at": now,
+            "cobuilding_opt_in": True})
     ids = db.session.execute(
         insert(Organization).returning(Organization.id, sort_by_parameter_order=True), org_rows
     ).scalars().all()
@@ -139,6 +140,8 @@ def _demo_maker() -> Organization | None:
 def _seed_demo_maker(rng: random.Random, now: datetime) -> int:
     """A dozen cities where the pool offers priced capacity, some over the parc threshold."""
     maker = _demo_maker()
+    if maker is not None:
+        maker.cobuilding_opt_in = True  # so the demo shows the co-building saving at once
     if maker is None or db.session.execute(
             select(func.count(SalesRecord.id)).where(SalesRecord.manufacturer_id == maker.id)
     ).scalar_one():

@@ -6,6 +6,7 @@ import marshmallow as ma
 from flask_smorest import Blueprint
 
 from app.api.common import BEARER, actor, authenticated
+from app.extensions import db
 from services import cobuilding_savings
 
 blp = Blueprint("api_cobuilding", __name__, url_prefix="/api/v1",
@@ -59,6 +60,7 @@ class GroupSavingSchema(ma.Schema):
 
 class MySavingSchema(ma.Schema):
     as_of = Str()
+    opted_in = Bool(metadata={"description": "false: no figures until the maker opts in"})
     group = Str()
     allocation_rule = Str()
     fee_split_rule = Str()
@@ -105,3 +107,23 @@ def my_saving(args):
 
     a = actor()
     return cobuilding_savings.saving_for_me(a, sales.manufacturer_of(a), args.get("as_of"))
+
+
+class OptInSchema(ma.Schema):
+    opt_in = Bool(required=True, truthy={True}, falsy={False}, metadata={
+        "description": "true: pool your figures, anonymously, with the other makers who opt in"})
+
+
+@blp.route("/manufacturers/me/cobuilding-opt-in", methods=["PUT"])
+@authenticated
+@blp.doc(security=BEARER)
+@blp.arguments(OptInSchema)
+@blp.response(200, OptInSchema)
+def set_opt_in(body):
+    """Take part (or stop taking part) in co-building savings."""
+    from services import sales
+
+    a = actor()
+    maker = cobuilding_savings.set_opt_in(a, sales.manufacturer_of(a), body["opt_in"])
+    db.session.commit()
+    return {"opt_in": maker.cobuilding_opt_in}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -66,6 +66,11 @@ class Organization(db.Model):
     )
     verification_reason: Mapped[str | None] = mapped_column(Text)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Manufacturers only: whether its figures may be pooled (anonymously) in other makers'
+    # co-building savings, and the last saving computed for it, shown on its dashboard.
+    cobuilding_opt_in: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                    server_default=false())
+    cobuilding_saving: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     division = relationship("Division", lazy="joined")

@@ -97,7 +97,30 @@ def test_group_endpoint_is_for_operators_and_validates(client, operator, makers,
     assert response.status_code == 422 and "manufacturer_ids" in response.get_json()["error"]["fields"]
 
 
+OPT_IN = "/api/v1/manufacturers/me/cobuilding-opt-in"
+
+
+def _opt_in(client, *parties, value=True):
+    for party in parties:
+        response = client.put(OPT_IN, headers=party.headers, json={"opt_in": value})
+        assert response.status_code == 200 and response.get_json() == {"opt_in": value}
+
+
+def test_no_figures_until_the_maker_opts_in_and_only_opted_in_makers_pool(client, makers, pool):
+    before = client.get(f"{MINE}?as_of={AS_OF}", headers=makers["a"].headers).get_json()
+    assert before["opted_in"] is False and "saving_fen" not in before
+    _opt_in(client, makers["a"])
+    alone = client.get(f"{MINE}?as_of={AS_OF}", headers=makers["a"].headers).get_json()
+    assert alone["opted_in"] is True and alone["other_makers"] == 0  # b has not opted in
+    _opt_in(client, makers["b"])
+    shared = client.get(f"{MINE}?as_of={AS_OF}", headers=makers["a"].headers).get_json()
+    assert shared["other_makers"] == 1 and shared["saving_fen"] > 0
+    bad = client.put(OPT_IN, headers=makers["a"].headers, json={"opt_in": "perhaps"})
+    assert bad.status_code == 422 and "opt_in" in bad.get_json()["error"]["fields"]
+
+
 def test_maker_saving_is_its_own_and_anonymous(client, app, makers, pool):
+    _opt_in(client, *makers.values())
     response = client.get(f"{MINE}?as_of={AS_OF}", headers=makers["a"].headers)
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
@@ -114,12 +137,20 @@ def test_maker_saving_is_its_own_and_anonymous(client, app, makers, pool):
     assert alone["other_makers"] == 0 and alone["saving_fen"] == 0
 
 
-def test_page_and_dashboard_card(client, makers, pool):
+def test_page_opt_in_and_the_number_on_the_dashboard(client, makers, pool):
+    from tests.integration.conftest import form_post
+
+    _opt_in(client, makers["b"])
     login(client, makers["a"].email)
     assert "/cobuilding" in client.get("/dashboard").get_data(as_text=True)
+    page = client.get(f"/cobuilding?as_of={AS_OF}").get_data(as_text=True)
+    assert 'data-testid="opt-in"' in page and 'data-testid="saving"' not in page
+    form_post(client, "/cobuilding/opt-in", {"opt_in": "yes"}, page_path="/cobuilding")
     page = client.get(f"/cobuilding?as_of={AS_OF}")
     assert page.status_code == 200
     assert 'data-testid="saving"' in page.get_data(as_text=True)
+    # the dashboard shows the figure just computed, without solving again
+    assert 'data-testid="dashboard-saving"' in client.get("/dashboard").get_data(as_text=True)
 
 
 def test_operator_page_for_a_group(client, app, operator, makers, pool):
