@@ -256,3 +256,7 @@ def test_maker_uploads_sales_sees_obligations_plans_and_cobuilding(
     expect(saving.locator("dt", has_text="Your cost alone")).to_have_count(1)
     screenshot(page, "cobuilding")
     no_browser_errors(page)
+    # The dashboard now carries the answer just computed (the demo maker takes part).
+    page.goto("/dashboard")
+    card = page.get_by_test_id("cobuilding-card")
+    expect(card).to_contain_text(re.compile(r"computed on \d{4}-\d{2}-\d{2}"))
