@@ -563,6 +563,7 @@ def give_notice(actor: Actor, allocation_id: int, reason: str | None,
                           day=allocation.ends_on.isoformat()))
     ends_on = min(allocation.end_date,
                   china_today(now) + timedelta(days=setting("AGREEMENT_NOTICE_DAYS")))
+    renewal_pending = allocation.renewal_end_date is not None
     allocation.notice_given_at = now
     allocation.notice_by_id = (allocation.manufacturer_id
                                if _party_side(actor, allocation) == "manufacturer"
@@ -576,11 +577,28 @@ def give_notice(actor: Actor, allocation_id: int, reason: str | None,
                  organization_id=allocation.notice_by_id,
                  data={"allocation_id": allocation.id, "ends_on": ends_on.isoformat(),
                        "reason": reason})
+    if renewal_pending:  # the renewal's text must not be signed into force beside the notice
+        _withdraw_renewal(actor, agreement, now)
     notifications.notify(_parties(agreement), "agreement.notice_given",
                          _params(agreement, manufacturer=allocation.manufacturer.legal_name,
                                  ends_on=ends_on.isoformat(), reason=reason or ""),
                          link=link_for(agreement))
     return allocation
+
+
+def _withdraw_renewal(actor: Actor, agreement: Agreement, now: datetime) -> None:
+    """Re-issue the version awaiting signatures without the withdrawn renewal, or just
+    replace it when that renewal was all it changed."""
+    if any(a.status is AllocationStatus.PENDING or a.renewal_end_date is not None
+           for a in agreement.allocations):
+        _issue_version(actor, agreement, "reissue", now)
+        return
+    version = pending_version(agreement)
+    if version is not None:
+        version.status = VersionStatus.REPLACED
+        db.session.flush()
+        audit.record(actor, "agreement.version_withdrawn", SUBJECT, agreement.id,
+                     organization_id=agreement.provider_id, data={"version": version.version})
 
 
 def _end(actor: Actor, allocation: Allocation, status: AllocationStatus, on: date,

@@ -388,6 +388,9 @@ def _accept(actor: Actor, request_id: int, action: str, now: datetime) -> Capaci
     if request.start_date < china_today(now):
         raise Conflict(_l("The proposed start date has passed; counter with a new date."),
                        {"start_date": [_l("is in the past")]})
+    if request.outlet.status is not OutletStatus.LISTED:  # suspended since the request was made
+        raise Conflict(_l("Only a listed outlet can offer capacity."),
+                       {"outlet_id": [_l("is not a listed outlet")]})
     allocation = agreements.allocate(actor, request, now)
     return _finish(actor, request, step, action, now,
                    data={"allocation_id": allocation.id,
