@@ -101,6 +101,19 @@ class BaseConfig:
     AGREEMENT_RENEWAL_WINDOW_DAYS = int(os.environ.get("AGREEMENT_RENEWAL_WINDOW_DAYS", "60"))
     IDEMPOTENCY_KEY_MAX_AGE_DAYS = int(os.environ.get("IDEMPOTENCY_KEY_MAX_AGE_DAYS", "7"))
 
+    # Billing: VAT on invoices (6 % for services), the platform's fee on provider revenue,
+    # payment terms, and the days overdue at which reminders go out.
+    VAT_RATE_PERCENT = os.environ.get("VAT_RATE_PERCENT", "6")
+    PLATFORM_FEE_PERCENT = os.environ.get("PLATFORM_FEE_PERCENT", "3")
+    INVOICE_PAYMENT_DAYS = int(os.environ.get("INVOICE_PAYMENT_DAYS", "30"))
+    INVOICE_REMINDER_DAYS = os.environ.get("INVOICE_REMINDER_DAYS", "1,7,30")
+    # Stripe, the second payment provider: without a secret key the card option is hidden.
+    # STRIPE_API_BASE points the library elsewhere (e.g. localstripe in tests).
+    STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY")
+    STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY")
+    STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET")
+    STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE")
+
     INVITATION_MAX_AGE_DAYS = 7
     PASSWORD_RESET_MAX_AGE_SECONDS = 3600
     PASSWORD_MIN_LENGTH = 10

@@ -32,15 +32,17 @@ def responsibilities_for(party_kinds: set[str] | None = None) -> list[dict]:
 
 
 def build(*, number: str, version: int, reason: str, issued_on: date, outlet: dict,
-          provider: dict, allocations: list[dict], offered_t_per_year: float) -> dict:
+          provider: dict, allocations: list[dict], offered_t_per_year: float,
+          cost_pools: list[dict] | None = None) -> dict:
     """The document of one version.
 
     `provider` and each allocation's `manufacturer` are {"id", "legal_name", "credit_code"};
-    allocations carry their terms (tonnes, form, dates, fees in fen)."""
+    allocations carry their terms (tonnes, form, dates, fees in fen); `cost_pools` are the
+    shared costs with each maker's share (services.cost_sharing.document_part)."""
     manufacturers = {a["manufacturer"]["id"]: a["manufacturer"] for a in allocations}
     parties = [{"role": "provider", **provider}] + [
         {"role": "manufacturer", **m} for _, m in sorted(manufacturers.items())]
-    return {
+    document = {
         "format": FORMAT,
         "number": number,
         "version": version,
@@ -54,6 +56,9 @@ def build(*, number: str, version: int, reason: str, issued_on: date, outlet: di
         "responsibilities": responsibilities_for(),
         "terms_version": terms()["version"],
     }
+    if cost_pools:  # the shared costs and their split, frozen by the signatures
+        document["cost_pools"] = cost_pools
+    return document
 
 
 def canonical(document: dict) -> bytes:

@@ -37,7 +37,15 @@ from app.models import (
     VersionStatus,
 )
 from app.models.types import utcnow
-from services import agreement_document, audit, divisions, notifications, passwords, permissions
+from services import (
+    agreement_document,
+    audit,
+    cost_pools,
+    divisions,
+    notifications,
+    passwords,
+    permissions,
+)
 from services.audit import Actor
 from services.certifiers import CHINA, china_today
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -337,7 +345,8 @@ def _issue_version(actor: Actor, agreement: Agreement, reason: str, now: datetim
         number=agreement.number, version=number, reason=reason, issued_on=china_today(now),
         outlet=_outlet_part(agreement.outlet), provider=_party(agreement.provider),
         allocations=[_allocation_part(a) for a in held],
-        offered_t_per_year=offer.capacity_t_per_year if offer else 0.0)
+        offered_t_per_year=offer.capacity_t_per_year if offer else 0.0,
+        cost_pools=cost_pools.document_part(agreement, held))
     version = AgreementVersion(
         agreement=agreement, version=number, reason=reason, document=document,
         document_sha256=agreement_document.sha256_of(document),

@@ -143,6 +143,25 @@ EVENTS = {
     "agreement.flagged": (
         _l("Agreement %(number)s needs attention"),
         _l("Outlet %(outlet)s under agreement %(number)s: %(reason)s")),
+    # billing
+    "invoice.issued": (
+        _l("Invoice %(number)s: CNY %(gross)s due %(due_on)s"),
+        _l("Invoice %(number)s for %(outlet)s is due on %(due_on)s; pay by bank transfer with "
+           "the reference %(reference)s, or by card where offered.")),
+    "invoice.payment_received": (
+        _l("Payment received on invoice %(number)s"),
+        _l("CNY %(amount)s received on invoice %(number)s; CNY %(outstanding)s left to pay "
+           "(negative: paid over).")),
+    "invoice.overdue": (
+        _l("Invoice %(number)s is overdue"),
+        _l("Invoice %(number)s for %(outlet)s was due on %(due_on)s (%(days)s days ago); "
+           "CNY %(outstanding)s is left to pay.")),
+    "invoice.written_off": (
+        _l("Invoice %(number)s written off"),
+        _l("An operator wrote off what was left to pay on invoice %(number)s: %(reason)s")),
+    "invoice.credited": (
+        _l("Credit note on invoice %(number)s"),
+        _l("An operator credited CNY %(amount)s on invoice %(number)s: %(reason)s")),
 }
 
 

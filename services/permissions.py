@@ -47,6 +47,12 @@ RULES: dict[str, Rule] = {
     "filings.generate": Rule(kinds=frozenset({OrgKind.MANUFACTURER}), verified=True),
     "agreements.sign": Rule(kinds=frozenset({OrgKind.MANUFACTURER, OrgKind.PROVIDER}),
                             roles=MANAGERS, verified=True),
+    # Billing: parties' managers propose cost pools, keep bank details and record transfers;
+    # any member reads invoices; operators write off, credit and record on anyone's behalf.
+    "billing.manage": Rule(kinds=frozenset({OrgKind.MANUFACTURER, OrgKind.PROVIDER}),
+                           roles=MANAGERS, verified=True),
+    "billing.view": Rule(kinds=frozenset({OrgKind.MANUFACTURER, OrgKind.PROVIDER})),
+    "billing.operate": Rule(kinds=frozenset({OrgKind.OPERATOR}), verified=True),
 }
 
 
