@@ -100,7 +100,7 @@ def seed_demo(seed_value: int, outlet_count: int):
     """A national demo pool calibrated to the Sept 2022 survey (idempotent: skips if present)."""
     import time
 
-    from services import demo_pool, demo_sales
+    from services import demo_contracts, demo_pool, demo_sales
 
     started = time.perf_counter()
     report = demo_pool.seed(seed_value, outlet_count)
@@ -116,6 +116,15 @@ def seed_demo(seed_value: int, outlet_count: int):
     else:
         click.echo(f"demo sales: {sales.manufacturers} manufacturers, {sales.records} records in "
                    f"{sales.cities} cities; demo maker {sales.demo_maker_records} records")
+    contracts = demo_contracts.seed_contracts()
+    db.session.commit()
+    if contracts.skipped:
+        click.echo("demo contracts already present (or no demo logins): nothing to do")
+    else:
+        click.echo(f"demo contracts: active {contracts.active}, awaiting the maker's signature "
+                   f"{contracts.awaiting_signature or '-'}, open request "
+                   f"{contracts.open_request or '-'}; outlets left free for a new request: "
+                   f"{', '.join(map(str, contracts.free_outlets))}")
     if report.skipped:
         click.echo("demo pool already present: nothing to do")
         return
