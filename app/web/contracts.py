@@ -202,11 +202,17 @@ def capacity_request_panel(outlet_id: int) -> dict | None:
     actor = current_actor()
     mine = [r for r in capacity_requests.list_for(actor, role="manufacturer", outlet_id=outlet_id)
             if r.status in capacity_requests.OPEN]
+    maker_id = membership.organization_id
+    held = [a for agreement in agreements.list_for(actor, outlet_id=outlet_id,
+                                                    organization_id=maker_id)
+            for a in agreement.allocations
+            if a.manufacturer_id == maker_id and a.status in agreements.HOLDS_CAPACITY]
     form = RequestForm(formdata=None)
     form.term_months.data = str(outlet.offer.min_term_months)
     form.start_date.data = max(china_today(), outlet.offer.available_from).isoformat()
     return {"form": form, "offer": outlet.offer, "left": agreements.capacity_left(outlet_id),
-            "open_request": mine[0] if mine else None, "outlet_id": outlet_id,
+            "open_request": mine[0] if mine else None, "held": held[0] if held else None,
+            "outlet_id": outlet_id,
             "may": bool(permissions.can(current_user, "capacity.contract", membership.organization)),
             **_labels()}
 

@@ -99,7 +99,7 @@ def test_request_counter_accept_sign_until_active(app, sides):
     # The outlet page offers the form, with the offer's prices and the free capacity.
     page = text_of(maker_client.get(f"/outlets/{outlet_id}"))
     assert 'data-testid="request-form"' in page
-    assert re.search(r'data-testid="capacity-left">Free now: 100 t/year of 100', page)
+    assert re.search(r'data-testid="capacity-left"[^>]*>Free now: 100 of 100 t/year', page)
     term = re.search(r'<input[^>]*name="term_months"[^>]*>', page).group(0)
     assert 'type="number"' in term and 'value="12"' in term  # the offer's minimum term
 
@@ -181,6 +181,10 @@ def test_request_counter_accept_sign_until_active(app, sides):
         pdf = maker_client.get(f"{path}/versions/1.pdf?lang={lang}")
         assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
         assert pdf.data.startswith(b"%PDF") and f"-v1-{lang}.pdf" in pdf.headers["Content-Disposition"]
+
+    # The outlet page now says what the maker holds instead of offering another request.
+    outlet_page = text_of(maker_client.get(f"/outlets/{outlet_id}"))
+    assert 'data-testid="held-allocation"' in outlet_page and 'data-testid="request-form"' not in outlet_page
 
     # Both sides list it; the maker's obligations page names the contract meeting Shenzhen.
     for client in (maker_client, provider_client):
