@@ -143,6 +143,22 @@ EVENTS = {
     "agreement.flagged": (
         _l("Agreement %(number)s needs attention"),
         _l("Outlet %(outlet)s under agreement %(number)s: %(reason)s")),
+    # filings
+    "joint_filing.to_confirm": (
+        _l("Joint filings to confirm: %(count)s"),
+        _l("%(count)s joint filings of shared outlets await your organization's confirmation; "
+           "until every party confirms, they are marked unconfirmed in the makers' filings.")),
+    "joint_filing.confirmed": (
+        _l("Joint filing confirmed: %(outlet)s"),
+        _l("Every party confirmed the joint filing of %(outlet)s.")),
+    "filing.change_due": (
+        _l("Change filing due by %(due_on)s"),
+        _l("Your outlet data differs from filing version %(version)s as submitted (%(added)s added, "
+           "%(removed)s removed, %(changed)s changed); submit a change filing by %(due_on)s.")),
+    "filing.run_done": (
+        _l("Filings generated: %(done)s of %(total)s"),
+        _l("The filing run for %(as_of)s finished: %(done)s of %(total)s makers' filings. "
+           "%(error)s")),
     # billing
     "invoice.issued": (
         _l("Invoice %(number)s: CNY %(gross)s due %(due_on)s"),

@@ -29,5 +29,6 @@ from services import agreements as _agreements  # noqa: E402, F401  (registers i
 from services import capacity_requests as _capacity_requests  # noqa: E402, F401  (registers its jobs)
 from services import certificates as _certificates  # noqa: E402, F401  (registers its jobs)
 from services import certification as _certification  # noqa: E402, F401  (registers its jobs)
+from services import filings as _filings  # noqa: E402, F401  (registers its jobs)
 from services import idempotency as _idempotency  # noqa: E402, F401  (registers its jobs)
 from services import invoices as _invoices  # noqa: E402, F401  (registers its jobs)

@@ -51,6 +51,7 @@ def init_app(app: Flask) -> None:
         contracts,
         coverage_plans,
         docs,
+        filings,
         imports,
         manufacturers,
         notifications,
@@ -69,7 +70,7 @@ def init_app(app: Flask) -> None:
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Personal API token"})
     for module in (auth, organizations, reference, audit_log, outlets, pool, imports, stats,
                    certification, certificates, notifications, manufacturers, coverage_plans, cobuilding,
-                   contracts):
+                   contracts, filings):
         api.register_blueprint(module.blp)
         csrf.exempt(module.blp)
     app.register_blueprint(docs.bp)

@@ -43,6 +43,16 @@ from app.models.contracting import (
     Signature,
     VersionStatus,
 )
+from app.models.filings import (
+    Filing,
+    FilingChangeDue,
+    FilingFile,
+    FilingRun,
+    FilingStatus,
+    JointFiling,
+    JointFilingConfirmation,
+    RunStatus,
+)
 from app.models.obligations import CoveragePlan, SalesRecord
 from app.models.organization import (
     Invitation,
@@ -94,6 +104,11 @@ __all__ = [
     "Division",
     "Establishment",
     "Evidence",
+    "Filing",
+    "FilingChangeDue",
+    "FilingFile",
+    "FilingRun",
+    "FilingStatus",
     "Finding",
     "FindingGrade",
     "IdempotencyKey",
@@ -102,6 +117,8 @@ __all__ = [
     "InvoiceLine",
     "InvoiceSequence",
     "InvoiceStatus",
+    "JointFiling",
+    "JointFilingConfirmation",
     "LedgerEntry",
     "LedgerTransaction",
     "MemberRole",
@@ -121,6 +138,7 @@ __all__ = [
     "Region",
     "RequestStatus",
     "RuleSet",
+    "RunStatus",
     "SalesRecord",
     "Signature",
     "User",

@@ -13,6 +13,7 @@ def init_app(app: Flask) -> None:
         cobuilding,
         contracts,
         coverage_plans,
+        filings,
         imports,
         main,
         notifications,
@@ -25,6 +26,7 @@ def init_app(app: Flask) -> None:
     )
 
     for module in (main, auth, org, operator, outlets, pool, imports, stats, certification,
-                   certificates, notifications, obligations, coverage_plans, cobuilding, contracts):
+                   certificates, notifications, obligations, coverage_plans, cobuilding, contracts,
+                   filings):
         app.register_blueprint(module.bp)
     main.register_template_helpers(app)
