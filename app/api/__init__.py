@@ -45,6 +45,7 @@ def init_app(app: Flask) -> None:
     from app.api import (
         audit_log,
         auth,
+        billing,
         certificates,
         certification,
         cobuilding,
@@ -70,7 +71,7 @@ def init_app(app: Flask) -> None:
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Personal API token"})
     for module in (auth, organizations, reference, audit_log, outlets, pool, imports, stats,
                    certification, certificates, notifications, manufacturers, coverage_plans, cobuilding,
-                   contracts, filings):
+                   contracts, filings, billing):
         api.register_blueprint(module.blp)
         csrf.exempt(module.blp)
     app.register_blueprint(docs.bp)

@@ -23,10 +23,11 @@ def init_app(app: Flask) -> None:
         outlets,
         pool,
         stats,
+        webhooks,
     )
 
     for module in (main, auth, org, operator, outlets, pool, imports, stats, certification,
                    certificates, notifications, obligations, coverage_plans, cobuilding, contracts,
-                   filings):
+                   filings, webhooks):
         app.register_blueprint(module.bp)
     main.register_template_helpers(app)

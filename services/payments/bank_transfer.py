@@ -68,7 +68,7 @@ def parse_amount(value) -> int:
     return int(amount * 100)
 
 
-def record_transfer(actor: Actor, invoice_id: int, *, amount_fen, received_on, reference: str | None,
+def record_transfer(actor: Actor, invoice_id: int, *, amount_fen, received_on, reference: str | None = None,
                     bank_transaction_id: str | None = None, now: datetime | None = None) -> dict:
     """Record a transfer received for an invoice and reconcile it."""
     now = now or utcnow()
