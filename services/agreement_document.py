@@ -15,6 +15,8 @@ from datetime import date
 from functools import cache
 from pathlib import Path
 
+from flask_babel import lazy_gettext as _l
+
 TERMS_FILE = Path(__file__).resolve().parent / "data" / "agreement_terms.json"
 FORMAT = "outletpool-agreement/1"
 
@@ -80,10 +82,12 @@ def problems(document: dict, stored_sha256: str, signatures: list[tuple[str, str
     found = []
     actual = sha256_of(document)
     if actual != stored_sha256:
-        found.append(f"the document was changed after it was issued "
-                     f"(its SHA-256 is now {actual}, issued as {stored_sha256})")
+        found.append(str(_l("the document was changed after it was issued (its SHA-256 is now "
+                            "%(actual)s, issued as %(stored)s)", actual=actual,
+                            stored=stored_sha256)))
     for label, signed in signatures:
         if signed != actual:
-            found.append(f"the signature of {label} was made on another text "
-                         f"(SHA-256 {signed}, document {actual})")
+            found.append(str(_l("the signature of %(party)s was made on another text (SHA-256 "
+                                "%(signed)s, document %(actual)s)", party=label, signed=signed,
+                                actual=actual)))
     return found
