@@ -258,11 +258,14 @@ def requests():
     status = request.args.get("status", "")
     rows = capacity_requests.list_for(actor, role=role, status=status or None)
     shown, page, total = _page_of(rows)
-    sides = {r.id: capacity_requests.side_of(actor, r) for r in shown}
-    waiting = {r.id for r in shown if capacity_requests.actions_for(r.status, sides[r.id])}
+    actions = {r.id: capacity_requests.actions_for(r.status, capacity_requests.side_of(actor, r))
+               for r in shown}
+    # Waiting on the reader: an answer is theirs to give (withdrawing or cancelling is not).
+    waiting = {r_id for r_id, steps in actions.items() if set(steps) - {"withdraw", "cancel"}}
     return render_template("contracts/requests.html", rows=shown, page=page, total=total,
                            per_page=PER_PAGE, role=role or "operator", status=status,
-                           statuses=[s.value for s in RequestStatus], waiting=waiting,
+                           statuses=[s.value for s in RequestStatus], actions=actions, waiting=waiting,
+                           action_form=ActionForm(), reason_form=ReasonForm(prefix="reason"),
                            **_labels())
 
 
@@ -570,8 +573,9 @@ def renew(agreement_id: int, allocation_id: int):
 @login_required
 def give_notice(agreement_id: int, allocation_id: int):
     form = ReasonForm(prefix="notice")
-    if not form.validate_on_submit():
-        abort(400)
+    if not form.validate_on_submit():  # only a reason over the length limit gets here
+        flash(" ".join(str(e) for e in form.reason.errors), "error")
+        return _back_to_agreement(agreement_id)
     _allocation_in(agreement_id, allocation_id)
     return _allocation_step(
         agreement_id, lambda: agreements.give_notice(current_actor(), allocation_id,

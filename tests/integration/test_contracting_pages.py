@@ -222,11 +222,13 @@ def test_decline_needs_a_reason_and_withdraw_closes(app, sides):
     late = form_post(provider_client, f"{detail}/accept", {}, page_path=detail)
     assert late.status_code == 302 and "Not possible while" in flashes(provider_client, detail)
 
-    # Withdrawing a new request (reason optional).
+    # Withdrawing a new request straight from the list (the reason is optional).
     second = send_request(maker_client, outlet_id)
-    path = f"/contracts/requests/{second}"
-    assert form_post(maker_client, f"{path}/withdraw", {"reason-reason": ""},
-                     page_path=path).status_code == 302
+    listing = text_of(maker_client.get("/contracts/requests"))
+    row = listing.split(f'data-request-id="{second}"', 1)[1].split("</tr>", 1)[0]
+    assert 'data-testid="row-withdraw"' in row and 'data-testid="your-move"' not in row
+    assert form_post(maker_client, f"/contracts/requests/{second}/withdraw", {},
+                     page_path="/contracts/requests").status_code == 302
     assert stored_request(app, second).status.value == "withdrawn"
 
 
@@ -332,6 +334,10 @@ def test_notice_and_renewal_on_an_active_allocation(app, sides, monkeypatch):
     assert "Renewal proposed: version 2" in page and 'data-testid="renewal-pending"' in page
     assert 'data-version="2"' in page
 
+    too_long = form_post(provider_client, f"{path}/allocations/{allocation_id}/notice",
+                         {"notice-reason": "x" * 2001}, page_path=path)
+    assert too_long.status_code == 302
+    assert "2000" in flashes(provider_client, path)
     noticed = form_post(provider_client, f"{path}/allocations/{allocation_id}/notice",
                         {"notice-reason": "Site moves next year"}, page_path=path)
     assert noticed.status_code == 302
