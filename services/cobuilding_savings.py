@@ -31,6 +31,7 @@ from app.extensions import db
 from app.models import Organization, OrgKind, SalesRecord
 from services import audit, permissions
 from services.audit import Actor
+from services.certifiers import china_today
 from services.cobuilding import MakerDemand, compare
 from services.coverage_planner import PlanOptions
 from services.coverage_plans import build_instance
@@ -78,7 +79,7 @@ def saving_for_group(actor: Actor, manufacturer_ids: list[int], as_of: date | No
         raise ValidationFailed(str(_l("Not manufacturers: %(ids)s", ids=missing)),
                                {"manufacturer_ids": [str(_l("Not manufacturers: %(ids)s",
                                                             ids=missing))]})
-    as_of = as_of or date.today()
+    as_of = as_of or china_today()
     result = _solve(makers, as_of, _options(options))
     names = {m.id: m.legal_name for m in makers}
     body = result.to_dict()
@@ -124,7 +125,7 @@ def saving_for_me(actor: Actor, manufacturer, as_of: date | None = None) -> dict
     from services import sales
 
     sales.require_view(actor, manufacturer)
-    as_of = as_of or date.today()
+    as_of = as_of or china_today()
     if not manufacturer.cobuilding_opt_in:
         return {"as_of": as_of.isoformat(), "opted_in": False, "group": "opted_in_makers",
                 "comparable": False, "reason": "not_opted_in", "status": "not_computed"}

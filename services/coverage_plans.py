@@ -18,6 +18,7 @@ from app.extensions import db
 from app.models import CoveragePlan, Outlet, OutletStatus
 from services import audit, divisions
 from services.audit import Actor
+from services.certifiers import china_today
 from services.coverage_planner import Candidate, Demand, PlanInputError, PlanOptions, plan
 from services.errors import NotFound, ValidationFailed
 
@@ -147,7 +148,7 @@ def create(actor: Actor, manufacturer, data: dict) -> CoveragePlan:
     """Solve and save a plan. `data`: as_of (date, default today) and the plan options."""
     _require_view(actor, manufacturer)
     options = parse_options(data)
-    as_of = data.get("as_of") or date.today()
+    as_of = data.get("as_of") or china_today()
     instance = build_instance(manufacturer, as_of, options)
     try:
         result = plan(instance.demands, instance.candidates, options)

@@ -15,6 +15,7 @@ from app.api.common import BEARER, ErrorBodySchema, actor, authenticated
 from app.errors import error_body
 from app.extensions import db
 from services import obligations, sales
+from services.certifiers import china_today
 from services.errors import ValidationFailed
 from services.outlet_import import ImportRejected
 
@@ -202,7 +203,7 @@ def report_for_caller(as_of: date | None):
     caller = actor()
     maker = sales.manufacturer_of(caller)
     sales.require_view(caller, maker)
-    return obligations.compute_for(maker, as_of or date.today())
+    return obligations.compute_for(maker, as_of or china_today())
 
 
 @blp.route("/me/obligations", methods=["GET"])

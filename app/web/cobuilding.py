@@ -16,6 +16,7 @@ from app.models import OrgKind
 from app.models.types import utcnow
 from app.security import current_actor, current_membership
 from services import cobuilding_savings, permissions
+from services.certifiers import china_today
 from services.errors import ServiceError
 
 bp = Blueprint("cobuilding", __name__)
@@ -46,7 +47,7 @@ def saving_page():
     try:
         as_of = date.fromisoformat(request.args.get("as_of") or "")
     except ValueError:
-        as_of = date.today()
+        as_of = china_today()
     saving = cobuilding_savings.saving_for_me(current_actor(), maker, as_of)
     if saving.get("opted_in"):
         cobuilding_savings.remember(maker, saving, utcnow())
@@ -96,7 +97,7 @@ def group_page():
         try:
             as_of = date.fromisoformat(request.form.get("as_of") or "")
         except ValueError:
-            as_of = date.today()
+            as_of = china_today()
         try:
             result = cobuilding_savings.saving_for_group(actor, chosen, as_of)
         except ServiceError as exc:

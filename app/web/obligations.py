@@ -19,6 +19,7 @@ from app.models import OrgKind
 from app.security import current_actor, current_membership
 from app.web.forms import apply_errors
 from services import divisions, obligations, sales
+from services.certifiers import china_today
 from services.errors import ServiceError
 from services.outlet_import import ImportRejected
 
@@ -111,11 +112,11 @@ def _map_settings() -> dict:
 def _as_of() -> tuple[date, str | None]:
     text = request.args.get("as_of", "").strip()
     if not text:
-        return date.today(), None
+        return china_today(), None
     try:
         return date.fromisoformat(text), None
     except ValueError:
-        return date.today(), _("“%(value)s” is not a date (YYYY-MM-DD); showing today.", value=text)
+        return china_today(), _("“%(value)s” is not a date (YYYY-MM-DD); showing today.", value=text)
 
 
 STATUS_LABELS = {"covered": _l("Covered"), "collection_only": _l("Collection only (storage missing)"),
