@@ -8,6 +8,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from app.web import (
         auth,
+        billing,
         certificates,
         certification,
         cobuilding,
@@ -28,6 +29,6 @@ def init_app(app: Flask) -> None:
 
     for module in (main, auth, org, operator, outlets, pool, imports, stats, certification,
                    certificates, notifications, obligations, coverage_plans, cobuilding, contracts,
-                   filings, webhooks):
+                   filings, billing, webhooks):
         app.register_blueprint(module.bp)
     main.register_template_helpers(app)
