@@ -33,6 +33,7 @@ from app.models import (
     CapacityOffer,
     CapacityRequest,
     Outlet,
+    OutletStatus,
     Signature,
     VersionStatus,
 )
@@ -680,13 +681,31 @@ def flag_outlet(actor: Actor, outlet: Outlet, reason: str, now: datetime | None 
     return len(agreements)
 
 
+def outlet_problem(outlet: Outlet) -> bool:
+    """Whether a reason to flag the outlet's agreements still holds: it is not listed, or
+    it held a certificate and holds no valid one now."""
+    from app.models import Certificate
+
+    if outlet.status is not OutletStatus.LISTED:
+        return True
+    had_certificate = db.session.execute(
+        select(exists().where(Certificate.outlet_id == outlet.id))).scalar()
+    return bool(had_certificate) and not outlet.certified
+
+
 def clear_outlet_flag(actor: Actor, outlet: Outlet) -> None:
+    """Clear the flag once no reason for it remains (re-listed *and* certified again, where
+    it was certified), and tell every party."""
+    if outlet_problem(outlet):
+        return
     for agreement in db.session.execute(select(Agreement).where(
             Agreement.outlet_id == outlet.id, Agreement.flagged_at.is_not(None))).scalars():
         agreement.flagged_at = None
         agreement.flag_reason = None
         audit.record(actor, "agreement.flag_cleared", SUBJECT, agreement.id,
                      organization_id=agreement.provider_id)
+        notifications.notify(_parties(agreement), "agreement.flag_cleared",
+                             _params(agreement), link=link_for(agreement))
 
 
 # --- time-driven steps (tick) ---------------------------------------------------------------

@@ -140,6 +140,9 @@ EVENTS = {
         _l("Agreement %(number)s: renewal window open"),
         _l("The allocation of %(manufacturer)s at %(outlet)s ends on %(end_date)s; propose a "
            "renewal or let it expire.")),
+    "agreement.flag_cleared": (
+        _l("Agreement %(number)s: outlet back in order"),
+        _l("Outlet %(outlet)s under agreement %(number)s is listed and certified again.")),
     "agreement.flagged": (
         _l("Agreement %(number)s needs attention"),
         _l("Outlet %(outlet)s under agreement %(number)s: %(reason)s")),
@@ -178,6 +181,9 @@ EVENTS = {
     "invoice.credited": (
         _l("Credit note on invoice %(number)s"),
         _l("An operator credited CNY %(amount)s on invoice %(number)s: %(reason)s")),
+    "invoice.refunded": (
+        _l("Refund on invoice %(number)s"),
+        _l("CNY %(amount)s paid over on invoice %(number)s was refunded: %(reason)s")),
 }
 
 

@@ -79,14 +79,17 @@ def set_offer(actor: Actor, outlet: Outlet, data: dict) -> CapacityOffer:
     clean = check(data, outlet)
     from services import agreements  # contracting builds on offers, not the reverse
 
-    offer = agreements.lock_offer(outlet.id) or CapacityOffer(outlet=outlet)
+    offer = agreements.lock_offer(outlet.id)
     held = agreements.allocated_t(outlet.id)
     if clean["capacity_t_per_year"] < held - agreements.EPSILON_T:
         raise ValidationFailed(_l("Some fields need correcting."), {"capacity_t_per_year": [_l(
             "must be at least the %(held)s t/year agreements already hold", held=held)]})
+    if offer is None:
+        offer = CapacityOffer(outlet_id=outlet.id, **clean)
+        db.session.add(offer)  # complete, and in the session before the outlet links to it
+        outlet.offer = offer
     for name, value in clean.items():
         setattr(offer, name, value)
-    db.session.add(offer)
     agreements.refresh_available(outlet, offer)
     outlet.annual_fee_fen = offer.annual_fee_fen
     outlet.handling_fee_fen_per_t = offer.handling_fee_fen_per_t

@@ -351,7 +351,8 @@ def test_a_document_altered_in_the_database_is_reported_and_cannot_be_signed(
     version = agreements.pending_version(the_agreement())
     found = agreements.problems_of(version)
     assert len(found) == 2
-    assert "changed after it was issued" in found[0]
+    # names both hashes: what the text hashes to now, and what it was issued as
+    assert agreement_document.sha256_of(altered) in found[0] and issued_sha in found[0]
     assert _org(provider).legal_name in found[1]  # its signature was made on the issued text
     for sent in (issued_sha, agreement_document.sha256_of(altered)):
         with pytest.raises(Conflict) as refused:
