@@ -113,6 +113,9 @@ class BaseConfig:
     STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY")
     STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET")
     STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE")
+    # "localstripe" when STRIPE_API_BASE is that emulator: the parameters it refuses
+    # (transfer_group, description on a PaymentIntent) are left out. Never set in production.
+    STRIPE_EMULATOR = os.environ.get("STRIPE_EMULATOR")
 
     INVITATION_MAX_AGE_DAYS = 7
     PASSWORD_RESET_MAX_AGE_SECONDS = 3600

@@ -32,3 +32,4 @@ from services import certification as _certification  # noqa: E402, F401  (regis
 from services import filings as _filings  # noqa: E402, F401  (registers its jobs)
 from services import idempotency as _idempotency  # noqa: E402, F401  (registers its jobs)
 from services import invoices as _invoices  # noqa: E402, F401  (registers its jobs)
+from services.payments import stripe_provider as _stripe_provider  # noqa: E402, F401  (registers its jobs)

@@ -255,6 +255,7 @@ def _invoice_page(invoice, status: int = 200, **forms):
         and invoice.outstanding_fen > 0 and bool(permissions.membership_of(current_user,
                                                                           invoice.customer_id)),
         "may_record": operator or payee, "operator": operator,
+        "may_refund": invoice.outstanding_fen < 0 and (operator or payee),
         "customer_side": organization_id == invoice.customer_id,
         "entries": _entries_shown(invoice, None if operator else organization_id),
         "transfer_form": transfer_form, "refund_form": refund_form,
@@ -382,6 +383,21 @@ def credit(invoice_id: int):
     return _back(invoice_id)
 
 
+@bp.post("/invoices/<int:invoice_id>/refunds")
+@login_required
+def refund(invoice_id: int):
+    from services.payments import refunds
+
+    form = RefundForm(prefix="refund")
+    page = _operator_step(invoice_id, form, "refund_form", lambda: refunds.refund_overpayment(
+        current_actor(), invoice_id, amount_fen=_fen(form, "amount_yuan"), method=form.method.data,
+        reason=form.reason.data))
+    if page is not None:
+        return page
+    flash(_("Refund recorded."), "success")
+    return _back(invoice_id)
+
+
 # --- statement, bank account, statement import -------------------------------------------------
 
 @bp.get("/statement")
@@ -433,6 +449,25 @@ def bank_account():
                            may=_manages(organization.id), action_form=ActionForm(),
                            stripe=stripe_provider.PROVIDER.available(),
                            connected=stripe_provider.connected_account_of(organization.id)), status
+
+
+@bp.post("/stripe-onboarding")
+@login_required
+def stripe_onboarding():
+    """Create (once) the provider's Stripe connected account and send its manager to Stripe's
+    onboarding; Stripe sends them back to the bank account page."""
+    organization = _provider_org()
+    if not ActionForm().validate_on_submit() or not stripe_provider.PROVIDER.available():
+        abort(400)
+    back = url_for("billing.bank_account", _external=True)
+    try:
+        link = stripe_provider.onboard(current_actor(), organization.id, refresh_url=back, return_url=back)
+        db.session.commit()
+    except stripe_provider.Unavailable as error:
+        db.session.rollback()
+        flash(str(error.message), "error")
+        return redirect(url_for("billing.bank_account"))
+    return redirect(link)
 
 
 @bp.route("/bank-statements", methods=["GET", "POST"])
