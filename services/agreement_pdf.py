@@ -58,6 +58,7 @@ REASONS = {
     "join": ("新制造商加入", "a manufacturer joins"),
     "renewal": ("续期", "renewal"),
     "reissue": ("条款变更后重新出具", "re-issued after a change of terms"),
+    "costs": ("费用变更", "Cost change"),
 }
 STATUS_BANNERS = {
     "pending": ("待签署 — 尚未生效", "PENDING SIGNATURES — not in force"),
@@ -92,6 +93,13 @@ LABELS = {
     "annual_fee": ("年费", "Annual fee"),
     "handling_fee": ("处理费（每吨）", "Handling fee per tonne"),
     "no_allocations": ("本版本无能力分配。", "This version allocates no capacity."),
+    "cost_pools": ("共同分摊费用", "Shared costs"),
+    "cost_line": ("费用明细", "Cost line"),
+    "amount": ("金额", "Amount"),
+    "pool_total": ("总额", "Total"),
+    "share": ("分摊金额", "Share"),
+    "weight": ("权重", "Weight"),
+    "checklist_item": ("检查项", "checklist item"),
     "responsibilities": ("四、各方责任", "4. Responsibilities"),
     "binds": ("责任方", "Binds"),
     "source": ("依据", "Source"),
@@ -286,6 +294,54 @@ def _allocations(document: dict, lang: str, styles: _Styles) -> list:
     return story
 
 
+POOL_KINDS = {"one_off": ("一次性共建费用", "one-off co-building cost"),
+              "recurring": ("每年运营费用", "operating cost per year")}
+POOL_RULES = {"equal": ("平均分摊", "split equally"), "capacity": ("按分配能力比例", "pro rata capacity"),
+              "parc": ("按网点所在城市保有量比例", "pro rata parc in the outlet's city"),
+              "custom": ("按约定权重", "by agreed weights")}
+TIE_BREAK = ("按最大余额法精确到分；余额相同时，编号较小的一方先得。",
+             "Split to the fen by the largest remainder; equal remainders: the lower party id first.")
+
+
+def _cost_pools(document: dict, lang: str, styles: _Styles) -> list:
+    """The shared costs frozen in this version and each maker's share of them."""
+    pools = document.get("cost_pools") or []
+    if not pools:
+        return []
+    names = {(item.get("manufacturer") or {}).get("id"): (item.get("manufacturer") or {}).get("legal_name")
+             for item in document.get("allocations", [])}
+    story: list = [Spacer(1, 6), _p(_label("cost_pools", lang), styles.heading)]
+    separator = "：" if lang == "zh" else ": "
+    for pool in pools:
+        kind, rule = pool.get("kind"), pool.get("rule")
+        per = ("/年" if lang == "zh" else " per year") if pool.get("per") == "year" else ""
+        story.append(_p(f"{pool.get('name') or '—'} · "
+                        f"{_pick(POOL_KINDS[kind], lang) if kind in POOL_KINDS else kind} · "
+                        f"{_pick(POOL_RULES[rule], lang) if rule in POOL_RULES else rule} · "
+                        f"{_label('pool_total', lang)}{separator}"
+                        f"{format_yuan(pool.get('total_fen') or 0, lang)}{per}", styles.body))
+        rows = [[_p(_label("cost_line", lang), styles.header), _p(_label("amount", lang), styles.header)]]
+        for line in pool.get("lines", []):
+            item = line.get("checklist_item")
+            text = line.get("description") or "—"
+            if item:
+                text += f"（{_label('checklist_item', lang)} {item}）" if lang == "zh" else \
+                    f" ({_label('checklist_item', lang)} {item})"
+            rows.append([_p(text, styles.cell), _p(format_yuan(line.get("amount_fen") or 0, lang),
+                                                   styles.number)])
+        story.append(_table(rows, [345, 150]))
+        shares = [[_p(_label("manufacturer", lang), styles.header), _p(_label("weight", lang), styles.header),
+                   _p(_label("share", lang), styles.header)]]
+        for share in pool.get("shares", []):
+            maker = share.get("manufacturer_id")
+            shares.append([_p(names.get(maker) or maker, styles.cell),
+                           _p(format_tonnes(share.get("weight")), styles.number),
+                           _p(format_yuan(share.get("share_fen") or 0, lang) + per, styles.number)])
+        story += [Spacer(1, 3), _table(shares, [265, 80, 150]), Spacer(1, 6)]
+    story.append(_p(_pick(TIE_BREAK, lang), styles.note))
+    return story
+
+
 def _responsibilities(document: dict, lang: str, styles: _Styles) -> list:
     story: list = [_p(_label("responsibilities", lang), styles.heading)]
     item_style = ParagraphStyle("item", styles.body, leftIndent=16, firstLineIndent=-16, spaceBefore=4)
@@ -411,6 +467,7 @@ def render(document: dict, *, status: str, signatures: list[dict], document_sha2
         *_outlet(document, lang, styles),
         *_parties(document, lang, styles),
         *_allocations(document, lang, styles),
+        *_cost_pools(document, lang, styles),
         *_responsibilities(document, lang, styles),
         *_signatures(document, signatures, document_sha256, lang, styles),
     ]

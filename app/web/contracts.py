@@ -172,7 +172,7 @@ TERM_LABELS = {
 }
 REASON_LABELS = {
     "initial": _l("First issue"), "join": _l("A manufacturer joins"), "renewal": _l("Renewal"),
-    "reissue": _l("Re-issued after a change"),
+    "reissue": _l("Re-issued after a change"), "costs": _l("Cost change"),
 }
 ROLE_LABELS = {"provider": _l("Outlet provider"), "manufacturer": _l("Manufacturer")}
 
