@@ -35,6 +35,14 @@ def init_app(app: Flask) -> None:
     tile_origin = tile_server_origin(app.config.get("MAP_TILE_URL", ""))
     if tile_origin:
         csp["img-src"] = [*CSP["img-src"], tile_origin]
+    if app.config.get("STRIPE_PUBLISHABLE_KEY"):
+        # Stripe.js must be loaded from Stripe itself (PCI DSS: it cannot be vendored); it
+        # runs only on the card payment page, and only when Stripe is configured.
+        csp.update({
+            "script-src": ["'self'", "https://js.stripe.com"],
+            "frame-src": ["https://js.stripe.com", "https://hooks.stripe.com"],
+            "connect-src": ["'self'", "https://api.stripe.com"],
+        })
     talisman.init_app(
         app,
         force_https=app.config.get("FORCE_HTTPS", False),

@@ -95,3 +95,15 @@ def test_card_option_is_hidden_without_keys(ctx, app):
     assert [p.name for p in providers()] == ["bank_transfer"]
     app.config["STRIPE_SECRET_KEY"] = "sk_test_x"
     assert [p.name for p in providers()] == ["bank_transfer", "stripe"]
+
+
+def test_stripe_js_is_admitted_by_the_csp_only_when_stripe_is_configured(app, tmp_path):
+    from app import create_app
+
+    plain = app.test_client().get("/healthz").headers["Content-Security-Policy"]
+    assert "js.stripe.com" not in plain
+    with_stripe = create_app("testing", SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'csp.db'}",
+                             STRIPE_PUBLISHABLE_KEY="pk_test_csp")
+    policy = with_stripe.test_client().get("/healthz").headers["Content-Security-Policy"]
+    assert "script-src 'self' https://js.stripe.com" in policy
+    assert "frame-src https://js.stripe.com" in policy
