@@ -48,7 +48,7 @@ STATUS = {"open": ("待付款", "Open"), "paid": ("已付清", "Paid"),
           "written_off": ("已核销", "Written off"), "credited": ("已红冲", "Credited")}
 
 
-def _l(key: str, lang: str) -> str:
+def _label(key: str, lang: str) -> str:
     return _pick(LABELS[key], lang)
 
 
@@ -59,42 +59,42 @@ def render(invoice: dict, lang: str = "zh") -> bytes:
     buffer = io.BytesIO()
     template = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN,
                                  topMargin=48, bottomMargin=56, invariant=1, initialFontName=FONT,
-                                 title=f"{invoice['number']} {_l('title', lang)}", author="OutletPool")
+                                 title=f"{invoice['number']} {_label('title', lang)}", author="OutletPool")
     money = lambda fen: format_yuan(fen, lang)  # noqa: E731
     cell, number = styles.cell, styles.number
     rate = f"{invoice['tax_rate_bp'] / 100:g} %"
-    details = [[_p(_l(k, lang), styles.header), _p(v, cell)] for k, v in (
+    details = [[_p(_label(k, lang), styles.header), _p(v, cell)] for k, v in (
         ("number", invoice["number"]), ("issued_on", invoice["issued_on"]),
         ("due_on", invoice["due_on"]), ("period", invoice["period"]),
         ("agreement", invoice["agreement"]), ("status", _pick(STATUS[invoice["status"]], lang)))]
-    parties = [[_p(_l("issuer", lang), styles.header), _p(invoice["issuer"], cell),
+    parties = [[_p(_label("issuer", lang), styles.header), _p(invoice["issuer"], cell),
                 _p(invoice["issuer_credit_code"], cell)],
-               [_p(_l("customer", lang), styles.header), _p(invoice["customer"], cell),
+               [_p(_label("customer", lang), styles.header), _p(invoice["customer"], cell),
                 _p(invoice["customer_credit_code"], cell)]]
-    lines = [[_p(_l("line", lang), styles.header), _p(_l("amount", lang), styles.header)]] + [
+    lines = [[_p(_label("line", lang), styles.header), _p(_label("amount", lang), styles.header)]] + [
         [_p(line["en"] if lang == "en" else line["zh"], cell), _p(money(line["net_fen"]), number)]
         for line in invoice["lines"]]
     totals = [[_p(label, styles.header), _p(money(value), number)] for label, value in (
-        (_l("net", lang), invoice["net_fen"]),
+        (_label("net", lang), invoice["net_fen"]),
         (_pick(LABELS["tax"], lang) % {"rate": rate}, invoice["tax_fen"]),
-        (_l("gross", lang), invoice["gross_fen"]), (_l("paid", lang), invoice["paid_fen"]),
-        (_l("outstanding", lang), invoice["outstanding_fen"]))]
+        (_label("gross", lang), invoice["gross_fen"]), (_label("paid", lang), invoice["paid_fen"]),
+        (_label("outstanding", lang), invoice["outstanding_fen"]))]
     bank = invoice.get("bank") or {}
     if bank.get("account_number"):
-        transfer = [[_p(_l(k, lang), styles.header), _p(bank[k2], cell)] for k, k2 in (
+        transfer = [[_p(_label(k, lang), styles.header), _p(bank[k2], cell)] for k, k2 in (
             ("bank", "bank_name"), ("account_name", "account_name"),
             ("account_number", "account_number"), ("reference", "reference"))]
         transfer_part = [_table(transfer, [CONTENT_WIDTH * 0.35, CONTENT_WIDTH * 0.65], header=False)]
     else:
-        transfer_part = [_p(_l("no_bank", lang), styles.note),
-                         _p(f"{_l('reference', lang)}: {invoice['reference']}", styles.body)]
+        transfer_part = [_p(_label("no_bank", lang), styles.note),
+                         _p(f"{_label('reference', lang)}: {invoice['reference']}", styles.body)]
     story = [
-        _p(_l("title", lang), styles.title), Spacer(1, 8),
+        _p(_label("title", lang), styles.title), Spacer(1, 8),
         _table(details, [CONTENT_WIDTH * 0.3, CONTENT_WIDTH * 0.7], header=False), Spacer(1, 8),
         _table(parties, [CONTENT_WIDTH * 0.2, CONTENT_WIDTH * 0.5, CONTENT_WIDTH * 0.3], header=False),
         Spacer(1, 8), _table(lines, [CONTENT_WIDTH * 0.75, CONTENT_WIDTH * 0.25]), Spacer(1, 6),
         _table(totals, [CONTENT_WIDTH * 0.75, CONTENT_WIDTH * 0.25], header=False),
-        _p(_l("pay_by_transfer", lang), styles.heading), *transfer_part,
+        _p(_label("pay_by_transfer", lang), styles.heading), *transfer_part,
     ]
     template.build(story)
     return buffer.getvalue()
