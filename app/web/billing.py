@@ -133,7 +133,7 @@ class StatementForm(FlaskForm):
 
 class PoolForm(FlaskForm):
     name = StringField(_l("Name"), validators=[Optional(), Length(max=200)])
-    kind = SelectField(_l("Kind"), choices=list(KIND_LABELS.items()))
+    kind = SelectField(_l("Pool kind"), choices=list(KIND_LABELS.items()))
     rule = SelectField(_l("Split"), choices=list(RULE_LABELS.items()))
     lines = TextAreaField(
         _l("Cost lines"), render_kw={"rows": 4},
@@ -535,7 +535,7 @@ def agreement_costs(agreement) -> dict:
         "new_form": pool_form if (pool_form is not None and failed_pool is None)
         else PoolForm(formdata=None, prefix="pool"),
         "edit_forms": edit_forms, "period_form": period_form, "action_form": ActionForm(),
-        "tie_break": cost_sharing.TIE_BREAK, "invoices": invoices.list_for(actor, agreement_id=agreement.id),
+        "tie_break": _("on equal remainders, the party with the lower id gets the extra fen first"), "invoices": invoices.list_for(actor, agreement_id=agreement.id),
         **_labels(),
     }
 
