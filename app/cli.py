@@ -151,7 +151,12 @@ def tick(now_text: str | None):
     now = datetime.fromisoformat(now_text) if now_text else datetime.now(UTC)
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    results = ticking.run(now)
+    try:
+        results = ticking.run(now)
+    except ticking.TickAlreadyRunning:
+        db.session.rollback()
+        click.echo(f"tick at {now.isoformat()}: skipped, another tick is running")
+        return
     db.session.commit()
     click.echo(f"tick at {now.isoformat()}: "
                + (", ".join(f"{k}={v}" for k, v in results.items()) or "no jobs"))

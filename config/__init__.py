@@ -66,6 +66,12 @@ class BaseConfig:
     REMEMBER_COOKIE_SECURE = False
     FORCE_HTTPS = False
 
+    # Behind a reverse proxy (nginx): how many proxies in front set X-Forwarded-For/-Proto/
+    # -Host/-Port/-Prefix. 0 (default) trusts none of those headers, so a client reaching
+    # gunicorn directly cannot forge its address; with nginx in front set 1, or rate limits
+    # and the audit trail see only the proxy's address.
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES", "0"))
+
     # Request limits: bodies above this get 413 before any view runs.
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(16 * 1024 * 1024)))
     API_MAX_JSON_BYTES = int(os.environ.get("API_MAX_JSON_BYTES", str(1024 * 1024)))

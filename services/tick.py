@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from sqlalchemy import text
+
+from app.extensions import db
+
 # name -> job(now) -> number of things changed. Capabilities register their jobs here.
 JOBS: dict[str, Callable[[datetime], int]] = {}
 
@@ -21,8 +25,26 @@ def job(name: str):
     return register
 
 
+# Names the PostgreSQL advisory lock one tick holds until its commit (any constant works).
+_TICK_LOCK_KEY = 0x71C4
+
+
+class TickAlreadyRunning(RuntimeError):
+    """Another tick (on this host or another one sharing the database) holds the lock."""
+
+
 def run(now: datetime) -> dict[str, int]:
-    """Run every job in registration order; the caller commits once."""
+    """Run every job in registration order; the caller commits once.
+
+    On PostgreSQL the whole run holds a transaction-level advisory lock, so two ticks started
+    at once (two hosts' crons) never work side by side: the second raises TickAlreadyRunning
+    at once and changes nothing. SQLite serializes writers already.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        acquired = db.session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
+                                      {"k": _TICK_LOCK_KEY}).scalar()
+        if not acquired:
+            raise TickAlreadyRunning("another tick is running")
     return {name: function(now) for name, function in JOBS.items()}
 
 from services import agreements as _agreements  # noqa: E402, F401  (registers its jobs)
