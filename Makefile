@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test test-unit test-integration test-pg test-e2e install translations extract-messages lint bench clean
+.PHONY: run test test-unit test-integration test-pg test-e2e install translations extract-messages lint bench backup restore clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,15 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+## Back up DATABASE_URL and UPLOAD_ROOT into BACKUP_DIR (default backups/); restore one archive.
+BACKUP_DIR ?= backups
+backup: $(STAMP)
+	$(BIN)/flask backup create --to $(BACKUP_DIR)
+
+restore: $(STAMP)
+	@test -n "$(FILE)" || { echo "usage: make restore FILE=backups/outletpool-backup-....tar"; exit 2; }
+	$(BIN)/flask backup restore "$(FILE)"
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache test-output

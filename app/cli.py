@@ -162,8 +162,61 @@ def tick(now_text: str | None):
                + (", ".join(f"{k}={v}" for k, v in results.items()) or "no jobs"))
 
 
+backup_cli = AppGroup("backup", help="Back up and restore the database and the evidence files.")
+
+
+@backup_cli.command("create")
+@click.option("--to", "to_dir", required=True, type=click.Path(file_okay=False),
+              help="Directory the archive is written into.")
+def backup_create(to_dir: str):
+    """Write one archive: pg_dump (custom format) or an SQLite snapshot, plus UPLOAD_ROOT."""
+    from pathlib import Path
+
+    from flask import current_app
+
+    from services import backup
+
+    try:
+        report = backup.create(current_app.config["SQLALCHEMY_DATABASE_URI"],
+                               Path(current_app.config["UPLOAD_ROOT"]), Path(to_dir))
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"backup written: {report.path} ({report.dialect}, database "
+               f"{report.database_bytes:,} bytes, {report.upload_files} evidence files, "
+               f"schema revision {report.revision})")
+
+
+@backup_cli.command("restore")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def backup_restore(archive: str, yes: bool):
+    """Replace the database and UPLOAD_ROOT with ARCHIVE. Stop the app servers and tick first."""
+    from pathlib import Path
+
+    from flask import current_app
+
+    from services import backup
+
+    url = current_app.config["SQLALCHEMY_DATABASE_URI"]
+    if not yes:
+        click.confirm(f"Replace everything in {url.rsplit('@', 1)[-1]} and "
+                      f"{current_app.config['UPLOAD_ROOT']} with {archive}?", abort=True)
+    db.session.remove()
+    db.engine.dispose()  # our own pooled connections would block dropping the schema
+    try:
+        report = backup.restore(Path(archive), url, Path(current_app.config["UPLOAD_ROOT"]))
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"restored the {report.dialect} backup of {report.created_at} (schema revision "
+               f"{report.revision}, {report.upload_files} evidence files)"
+               + (f"; the previous evidence files are kept in {report.previous_uploads}"
+                  if report.previous_uploads else "")
+               + ". Run `flask db upgrade` if this code is newer, then `flask audit verify`.")
+
+
 def init_app(app: Flask) -> None:
     for command in (create_db, load_reference, create_operator, seed_demo_accounts, setup,
                     seed_demo, tick):
         app.cli.add_command(command)
     app.cli.add_command(audit_cli)
+    app.cli.add_command(backup_cli)
