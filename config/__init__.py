@@ -113,6 +113,8 @@ class BaseConfig:
     PLATFORM_FEE_PERCENT = os.environ.get("PLATFORM_FEE_PERCENT", "3")
     INVOICE_PAYMENT_DAYS = int(os.environ.get("INVOICE_PAYMENT_DAYS", "30"))
     INVOICE_REMINDER_DAYS = os.environ.get("INVOICE_REMINDER_DAYS", "1,7,30")
+    # Days a manufacturer has to dispute a handling record (tonnes handled) before it is invoiced.
+    HANDLING_DISPUTE_DAYS = int(os.environ.get("HANDLING_DISPUTE_DAYS", "14"))
     # Stripe, the second payment provider: without a secret key the card option is hidden.
     # STRIPE_API_BASE points the library elsewhere (e.g. localstripe in tests).
     STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY")

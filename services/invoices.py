@@ -19,8 +19,12 @@ and period the provider (the issuer) invoices:
   frozen in that version (an amendment changing an already-charged one-off pool charges or
   credits the difference only).
 
-Handling fees per tonne are agreed and shown but not invoiced yet: they need the handled
-tonnage from the battery records.
+- the handling fee per tonne, for the tonnes the provider recorded handling (services.handling):
+  each record undisputed once its dispute window has closed, dated before the period's end and
+  not invoiced yet, once: one line per price per period, kilograms x fen per tonne / 1000
+  rounded half up once per line; records dated in a period already invoiced (recorded late,
+  or still open to dispute when it was invoiced) go on the next invoice in a line of their own
+  saying so. `issue` marks each record with the invoice's id.
 
 An invoice is unique per (agreement, maker, period start), so running tick again issues
 nothing new. Numbers run without gaps per issuer: the issuer's sequence row is locked and
@@ -54,7 +58,7 @@ from app.models import (
     Payment,
 )
 from app.models.types import utcnow
-from services import audit, cost_sharing, ledger, notifications, permissions
+from services import audit, cost_sharing, handling, ledger, notifications, permissions
 from services.audit import Actor
 from services.certifiers import CHINA, china_today
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -156,8 +160,10 @@ def _line(kind: str, zh: str, en: str, net: int, **data) -> dict:
             "data": data}
 
 
-def charges_for(agreement: Agreement, maker_id: int, start: date, end: date) -> list[dict]:
-    """The lines one maker owes the provider for the days [start, end)."""
+def charges_for(agreement: Agreement, maker_id: int, start: date, end: date,
+                now: datetime | None = None) -> list[dict]:
+    """The lines one maker owes the provider for the days [start, end), invoiced at `now`
+    (which decides the handling records whose dispute window has closed)."""
     lines: list[dict] = []
     outlet = agreement.outlet.name
     windows = {a.id: counted_window(a) for a in agreement.allocations}
@@ -210,6 +216,8 @@ def charges_for(agreement: Agreement, maker_id: int, start: date, end: date) -> 
             "recurring_pool", f"运营费用分摊：{entry['name']}（{start.isoformat()} 起按日分摊）",
             f"Operating cost share: {entry['name']} (by days from {start.isoformat()})",
             entry["fen"], pool_id=pool_id, start=start.isoformat(), end=end.isoformat()))
+    handled = handling.billable(agreement.id, maker_id, end, now or utcnow())
+    lines.extend(handling.invoice_lines(handled, start, outlet))
     return lines
 
 
@@ -288,6 +296,8 @@ def issue(agreement: Agreement, maker_id: int, start: date, end: date, lines: li
     db.session.flush()
     for position, line in enumerate(lines, 1):
         db.session.add(InvoiceLine(invoice_id=invoice.id, position=position, **line))
+        if line["kind"] == "handling_fee":
+            handling.mark_invoiced(line["data"]["record_ids"], invoice.id)
     platform = platform_organization_id()
     ledger.post("invoice", [(maker_id, ledger.RECEIVABLE, net + tax),
                             (agreement.provider_id, ledger.REVENUE, -net),
@@ -336,7 +346,7 @@ def issue_due(now: datetime) -> int:
             for maker in makers:
                 if (maker, start) in done:
                     continue
-                lines = charges_for(agreement, maker, start, end)
+                lines = charges_for(agreement, maker, start, end, now)
                 if not lines:
                     continue
                 issue(agreement, maker, start, end, lines, now)

@@ -184,6 +184,23 @@ EVENTS = {
     "invoice.refunded": (
         _l("Refund on invoice %(number)s"),
         _l("CNY %(amount)s paid over on invoice %(number)s was refunded: %(reason)s")),
+    # handled tonnes
+    "handling.recorded": (
+        _l("Handled tonnes recorded: %(outlet)s"),
+        _l("%(tonnes)s t handled on %(handled_on)s at %(outlet)s were recorded; dispute them by "
+           "%(dispute_by)s if they are wrong, or they are invoiced.")),
+    "handling.corrected": (
+        _l("Handling record corrected: %(outlet)s"),
+        _l("The record of %(old_tonnes)s t at %(outlet)s was corrected to %(tonnes)s t handled on "
+           "%(handled_on)s; dispute it by %(dispute_by)s if it is still wrong.")),
+    "handling.withdrawn": (
+        _l("Handling record withdrawn: %(outlet)s"),
+        _l("The record of %(tonnes)s t handled on %(handled_on)s at %(outlet)s was withdrawn and "
+           "will not be invoiced. %(reason)s")),
+    "handling.disputed": (
+        _l("Handling record disputed: %(outlet)s"),
+        _l("The record of %(tonnes)s t handled on %(handled_on)s at %(outlet)s is disputed: "
+           "%(reason)s. Correct or withdraw it; until then it is not invoiced.")),
 }
 
 

@@ -53,6 +53,10 @@ RULES: dict[str, Rule] = {
                            roles=MANAGERS, verified=True),
     "billing.view": Rule(kinds=frozenset({OrgKind.MANUFACTURER, OrgKind.PROVIDER})),
     "billing.operate": Rule(kinds=frozenset({OrgKind.OPERATOR}), verified=True),
+    # Handled tonnes: any member of the provider records, corrects or withdraws them (the
+    # outlet's staff); disputing one, which holds back its invoicing, is for the maker's managers.
+    "handling.record": Rule(kinds=frozenset({OrgKind.PROVIDER}), verified=True),
+    "handling.dispute": Rule(kinds=frozenset({OrgKind.MANUFACTURER}), roles=MANAGERS, verified=True),
 }
 
 

@@ -53,6 +53,7 @@ from app.models.filings import (
     JointFilingConfirmation,
     RunStatus,
 )
+from app.models.handling import HandlingRecord, HandlingStatus
 from app.models.obligations import CoveragePlan, SalesRecord
 from app.models.organization import (
     Invitation,
@@ -111,6 +112,8 @@ __all__ = [
     "FilingStatus",
     "Finding",
     "FindingGrade",
+    "HandlingRecord",
+    "HandlingStatus",
     "IdempotencyKey",
     "Invitation",
     "Invoice",
