@@ -53,6 +53,7 @@ def init_app(app: Flask) -> None:
         coverage_plans,
         docs,
         filings,
+        handling,
         imports,
         manufacturers,
         notifications,
@@ -71,7 +72,7 @@ def init_app(app: Flask) -> None:
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "Personal API token"})
     for module in (auth, organizations, reference, audit_log, outlets, pool, imports, stats,
                    certification, certificates, notifications, manufacturers, coverage_plans, cobuilding,
-                   contracts, filings, billing):
+                   contracts, filings, billing, handling):
         api.register_blueprint(module.blp)
         csrf.exempt(module.blp)
     app.register_blueprint(docs.bp)
