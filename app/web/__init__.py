@@ -15,6 +15,7 @@ def init_app(app: Flask) -> None:
         contracts,
         coverage_plans,
         filings,
+        handling,
         imports,
         main,
         notifications,
@@ -29,6 +30,6 @@ def init_app(app: Flask) -> None:
 
     for module in (main, auth, org, operator, outlets, pool, imports, stats, certification,
                    certificates, notifications, obligations, coverage_plans, cobuilding, contracts,
-                   filings, billing, webhooks):
+                   filings, billing, handling, webhooks):
         app.register_blueprint(module.bp)
     main.register_template_helpers(app)
