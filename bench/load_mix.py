@@ -1,0 +1,372 @@
+"""A realistic traffic mix through gunicorn + PostgreSQL on the national demo data.
+
+The script
+  1. creates a scratch PostgreSQL database (BENCH_PG_URL, default the local server) and runs
+     `flask setup` and `flask seed-demo` on it (10,257 outlets, 153 makers' sales, contracts),
+  2. starts gunicorn (config/gunicorn.conf.py; WEB_CONCURRENCY, default 4 workers x 2 threads),
+  3. signs the demo maker in twice: a bearer token for the API, a session cookie for pages,
+  4. drives this mix with wrk at 32 and at 128 keep-alive connections, several rounds each:
+        30 %  pool search, API        GET /api/v1/outlets?<six kinds of search>
+        10 %  pool page               GET /pool?<city or province>
+        25 %  outlet page             GET /outlets/<id>
+        10 %  obligations page        GET /obligations             (session cookie)
+        15 %  obligations, API        GET /api/v1/manufacturers/me/obligations  (bearer)
+        10 %  coverage plan request   POST /api/v1/manufacturers/me/coverage-plans (bearer; solved and saved)
+     while a light probe (PROBE_THREADS sequential clients) times each kind of request as a
+     user sees it under that load,
+  5. prints throughput, p50/p95/p99 and errors of the mix (wrk), and per kind p50/p95 from
+     the probe; the figures are medians over the rounds. The database is dropped at the end.
+
+    .venv/bin/python bench/load_mix.py [--connections 32,128] [--rounds 3] [--seconds 15]
+
+Targets: zero errors; page views (pool, outlet, obligations pages) p95 under 200 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from search import drop_postgres, free_port, percentile, postgres_url, search_mix
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE_THREADS = int(os.environ.get("PROBE_THREADS", "3"))
+PAGE_KINDS = ("pool page", "outlet page", "obligations page")
+MIX = (("pool search API", 30), ("pool page", 10), ("outlet page", 25), ("obligations page", 10),
+       ("obligations API", 15), ("plan request", 10))
+DEMO_PASSWORD = "outletpool-demo"  # noqa: S105  (the published demo logins)
+MAKER = "maker@outletpool.demo"
+
+
+def flask(url: str, instance: str, *args: str) -> str:
+    env = {**os.environ, "DATABASE_URL": url, "OUTLETPOOL_ENV": "development",
+           "OUTLETPOOL_INSTANCE": instance, "FLASK_APP": "wsgi"}
+    done = subprocess.run([str(ROOT / ".venv/bin/flask"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"flask {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def build_demo(url: str, instance: str) -> float:
+    started = time.perf_counter()
+    flask(url, instance, "setup")
+    flask(url, instance, "seed-demo")
+    return time.perf_counter() - started
+
+
+def start_gunicorn(url: str, port: int, instance: str, *, log: Path | None = None,
+                   extra_env: dict | None = None) -> subprocess.Popen:
+    """gunicorn as in production (config/gunicorn.conf.py), on `port`; waits for /healthz."""
+    env = {**os.environ, "DATABASE_URL": url, "PORT": str(port), "OUTLETPOOL_ENV": "development",
+           "OUTLETPOOL_INSTANCE": instance, "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "4"),
+           "LOG_LEVEL": "warning", **(extra_env or {})}
+    stderr = log.open("ab") if log else subprocess.DEVNULL
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "-c", "config/gunicorn.conf.py", "--access-logfile",
+         "/dev/null", "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return server
+        except OSError:
+            pass
+        if server.poll() is not None:
+            break
+        time.sleep(0.3)
+    server.kill()
+    raise RuntimeError("gunicorn did not come up" + (f"; see {log}" if log else ""))
+
+
+def stop_gunicorn(server: subprocess.Popen) -> None:
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def api_token(port: int, email: str = MAKER) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", "/api/v1/auth/tokens", body=json.dumps(
+        {"email": email, "password": DEMO_PASSWORD, "name": "bench"}),
+        headers={"Content-Type": "application/json"})
+    response = conn.getresponse()
+    body = json.loads(response.read())
+    if response.status != 201:
+        raise RuntimeError(f"token: {response.status} {body}")
+    return body["token"]
+
+
+def _cookie(response, name: str = "session") -> str:
+    for header in response.msg.get_all("Set-Cookie") or []:
+        if header.startswith(name + "="):
+            return header.split(";", 1)[0]
+    raise RuntimeError(f"no {name} cookie in the answer ({response.status})")
+
+
+def session_cookie(port: int, email: str = MAKER) -> str:
+    """Sign in through the login form (CSRF token and all); the session cookie to send."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/login")
+    response = conn.getresponse()
+    page = response.read().decode()
+    cookie = _cookie(response)
+    token = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', page).group(1)
+    conn.request("POST", "/login", body=urlencode(
+        {"email": email, "password": DEMO_PASSWORD, "csrf_token": token}),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+    response = conn.getresponse()
+    response.read()
+    if response.status != 302:
+        raise RuntimeError(f"login answered {response.status}")
+    return _cookie(response)
+
+
+def demo_targets(url: str) -> dict:
+    """Cities (for searches and pool pages) and listed outlet ids (for outlet pages)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        cities = [{"code": c, "province": p, "lat": la, "lon": lo, "name": n}
+                  for c, p, la, lo, n in conn.execute(
+                      "SELECT code, province_code, lat, lon, name FROM divisions "
+                      "WHERE level = 'prefecture' AND lat IS NOT NULL")]
+        outlets = [r[0] for r in conn.execute("SELECT id FROM outlets WHERE status = 'listed'")]
+    return {"cities": cities, "outlets": outlets}
+
+
+def requests_for(kind: str, targets: dict, rng: random.Random, auth: dict) -> dict:
+    """One request of `kind`: method, path, headers, body."""
+    city = rng.choice(targets["cities"])
+    bearer = {"Authorization": f"Bearer {auth['token']}"}
+    cookie = {"Cookie": auth["cookie"]}
+    if kind == "pool search API":
+        return {"method": "GET", "path": search_mix(targets["cities"], rng, 1)[0], "headers": bearer}
+    if kind == "pool page":
+        query = {"city": city["code"]} if rng.random() < 0.7 else {"province": city["province"]}
+        return {"method": "GET", "path": "/pool?" + urlencode(query), "headers": cookie}
+    if kind == "outlet page":
+        return {"method": "GET", "path": f"/outlets/{rng.choice(targets['outlets'])}", "headers": cookie}
+    if kind == "obligations page":
+        return {"method": "GET", "path": "/obligations", "headers": cookie}
+    if kind == "obligations API":
+        return {"method": "GET", "path": "/api/v1/manufacturers/me/obligations", "headers": bearer}
+    if kind == "plan request":
+        body = json.dumps({"certified_only": rng.random() < 0.3}) if rng.random() < 0.5 else "{}"
+        return {"method": "POST", "path": "/api/v1/manufacturers/me/coverage-plans",
+                "headers": {**bearer, "Content-Type": "application/json"}, "body": body}
+    raise ValueError(kind)
+
+
+def mix_requests(targets: dict, auth: dict, count: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    kinds = [k for k, weight in MIX for _ in range(weight)]
+    return [requests_for(rng.choice(kinds), targets, rng, auth) for _ in range(count)]
+
+
+WRK_SCRIPT = r"""
+local requests = {}
+for line in io.lines(os.getenv("WRK_REQUESTS")) do
+  local method, path, headers, body = line:match("^(%S+)\t(%S+)\t([^\t]*)\t?(.*)$")
+  local h = {["Accept-Language"] = "en"}
+  for name, value in headers:gmatch("([^|=]+)=([^|]*)") do h[name] = value end
+  if body == "" then body = nil end
+  requests[#requests + 1] = wrk.format(method, path, h, body)
+end
+local i = 0
+init = function(args) i = math.random(#requests) end
+request = function()
+  i = i % #requests + 1
+  return requests[i]
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %f %f %f %d %d %d %d %d %d %d\n", latency:percentile(50),
+    latency:percentile(95), latency:percentile(99), summary.requests, summary.duration,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+def write_wrk_inputs(requests: list[dict], workdir: Path) -> tuple[Path, Path]:
+    lines = []
+    for r in requests:
+        headers = "|".join(f"{k}={v}" for k, v in r["headers"].items())
+        lines.append("\t".join([r["method"], r["path"], headers, r.get("body", "")]))
+    (workdir / "requests.tsv").write_text("\n".join(lines) + "\n")
+    (workdir / "mix.lua").write_text(WRK_SCRIPT)
+    return workdir / "requests.tsv", workdir / "mix.lua"
+
+
+def run_wrk(port: int, connections: int, seconds: int, requests_file: Path, script: Path) -> dict:
+    threads = 2 if connections >= 2 else 1
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+         "-s", str(script), f"http://127.0.0.1:{port}"],
+        env={**os.environ, "WRK_REQUESTS": str(requests_file)}, capture_output=True, text=True,
+        check=True).stdout
+    fields = next(x for x in out.splitlines() if x.startswith("RESULT")).split()[1:]
+    p50, p95, p99 = (float(v) / 1000 for v in fields[:3])
+    count, duration_us = int(fields[3]), int(fields[4])
+    connect, read, write, status, timeout = map(int, fields[5:])
+    return {"p50": p50, "p95": p95, "p99": p99, "rps": count / (duration_us / 1e6),
+            "requests": count, "errors": connect + read + write + status + timeout,
+            "status_errors": status, "socket_errors": connect + read + write + timeout}
+
+
+class Probe:
+    """A few sequential clients timing each kind of request while wrk loads the server."""
+
+    def __init__(self, port: int, targets: dict, auth: dict, seed: int):
+        self.port, self.targets, self.auth = port, targets, auth
+        self.rng = random.Random(seed)
+        self.samples: dict[str, list[float]] = {k: [] for k, _ in MIX}
+        self.failures: dict[str, int] = {k: 0 for k, _ in MIX}
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
+                        for i in range(PROBE_THREADS)]
+
+    def _run(self, index: int) -> None:
+        kinds = [k for k, _ in MIX]
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        n = index
+        while not self.stop.is_set():
+            kind = kinds[n % len(kinds)]
+            n += 1
+            with self.lock:
+                request = requests_for(kind, self.targets, self.rng, self.auth)
+            started = time.perf_counter()
+            try:
+                conn.request(request["method"], request["path"], body=request.get("body"),
+                             headers={"Accept-Language": "en", **request["headers"]})
+                response = conn.getresponse()
+                response.read()
+                ok = response.status < 400
+            except (OSError, http.client.HTTPException):
+                ok = False
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            elapsed = time.perf_counter() - started
+            with self.lock:
+                self.samples[kind].append(elapsed)
+                if not ok:
+                    self.failures[kind] += 1
+        conn.close()
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+
+def measure(port: int, targets: dict, auth: dict, connections: int, rounds: int,
+            seconds: int) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-mix-"))
+    results, probes = [], []
+    for round_ in range(rounds):
+        requests_file, script = write_wrk_inputs(
+            mix_requests(targets, auth, 6000, seed=1000 * connections + round_), workdir)
+        with Probe(port, targets, auth, seed=round_) as probe:
+            results.append(run_wrk(port, connections, seconds, requests_file, script))
+        probes.append(probe)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+    def med(key: str) -> float:
+        return statistics.median(r[key] for r in results)
+
+    kinds = {}
+    for kind, _ in MIX:
+        p50s = [statistics.median(p.samples[kind]) * 1000 for p in probes if p.samples[kind]]
+        p95s = [percentile(p.samples[kind], 95) * 1000 for p in probes if p.samples[kind]]
+        kinds[kind] = {"p50": statistics.median(p50s) if p50s else float("nan"),
+                       "p95": statistics.median(p95s) if p95s else float("nan"),
+                       "samples": sum(len(p.samples[kind]) for p in probes),
+                       "failures": sum(p.failures[kind] for p in probes)}
+    return {"connections": connections, "rps": med("rps"), "p50": med("p50"), "p95": med("p95"),
+            "p99": med("p99"), "errors": sum(r["errors"] for r in results),
+            "requests": sum(r["requests"] for r in results), "rounds": results, "kinds": kinds}
+
+
+def report(summary: dict) -> None:
+    rounds = ", ".join(f"{r['rps']:.0f}" for r in summary["rounds"])
+    print(f"\n{summary['connections']} connections: {summary['rps']:.0f} req/s (rounds {rounds}); "
+          f"p50 {summary['p50']:.0f} ms, p95 {summary['p95']:.0f} ms, p99 {summary['p99']:.0f} ms; "
+          f"errors {summary['errors']} of {summary['requests']:,} requests")
+    print(f"  {'kind':<18} {'probe p50':>10} {'probe p95':>10} {'samples':>8} {'failed':>7}")
+    for kind, figures in summary["kinds"].items():
+        marker = "  (page view)" if kind in PAGE_KINDS else ""
+        print(f"  {kind:<18} {figures['p50']:8.0f} ms {figures['p95']:8.0f} ms "
+              f"{figures['samples']:8d} {figures['failures']:7d}{marker}")
+    pages = [summary["kinds"][k]["p95"] for k in PAGE_KINDS]
+    print(f"  page views p95 (worst kind): {max(pages):.0f} ms (target < 200 ms); "
+          f"errors {summary['errors']} (target 0)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", default="32,128")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--database", help="an existing demo database to use (kept) instead of a scratch one")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed (Debian: apt-get install wrk)")
+    url = args.database or postgres_url()
+    if url is None:
+        sys.exit("PostgreSQL is needed (BENCH_PG_URL)")
+    instance = tempfile.mkdtemp(prefix="bench-mix-instance-")
+    server = None
+    try:
+        if not args.database:
+            print(f"demo data on a scratch database: {build_demo(url, instance):.0f} s")
+        port = free_port()
+        server = start_gunicorn(url, port, instance)
+        auth = {"token": api_token(port), "cookie": session_cookie(port)}
+        targets = demo_targets(url)
+        print(f"gunicorn {os.environ.get('WEB_CONCURRENCY', '4')} workers x "
+              f"{os.environ.get('GUNICORN_THREADS', '2')} threads; {len(targets['outlets']):,} listed "
+              f"outlets; {args.rounds} rounds of {args.seconds} s per connection count (medians); "
+              f"probe: {PROBE_THREADS} sequential clients; load average before: "
+              f"{os.getloadavg()[0]:.2f}")
+        warm = mix_requests(targets, auth, 300, seed=1)
+        workdir = Path(tempfile.mkdtemp(prefix="bench-warm-"))
+        run_wrk(port, 8, 5, *write_wrk_inputs(warm, workdir))
+        for connections in (int(c) for c in args.connections.split(",")):
+            report(measure(port, targets, auth, connections, args.rounds, args.seconds))
+        print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+    finally:
+        if server is not None:
+            stop_gunicorn(server)
+        if not args.database:
+            drop_postgres(url)
+        shutil.rmtree(instance, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
