@@ -5,8 +5,18 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from config import BASE_DIR, INSTANCE_DIR, config_for
+
+
+class RowIdConverter(IntegerConverter):
+    """`<int:...>` in every route: ids fit the database's 32-bit integer, so a larger number
+    in a path is a plain 404 (and the API documents the maximum) instead of an overflow."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(config_name: str | None = None, **overrides) -> Flask:
@@ -19,6 +29,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
     )
     app.config.from_object(config)
     app.config.update(overrides)
+    app.url_map.converters["int"] = RowIdConverter
     _trust_proxies(app)
     _tune_engine(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -7,7 +7,7 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.extensions import db
@@ -113,6 +113,17 @@ def handle_integrity_error(error: IntegrityError):
     return render_template("errors/error.html", status=409, message=message), 409
 
 
+def handle_out_of_range(error: Exception):
+    """A number too large for the database (or text it cannot store) that no schema bounded:
+    the client's value, so 422, never a 500."""
+    db.session.rollback()
+    log.info("value out of range on %s %s: %s", request.method, request.path, error)
+    message = _("A value is out of range or not storable.")
+    if wants_json():
+        return jsonify(error_body(422, message)), 422
+    return render_template("errors/error.html", status=422, message=message), 422
+
+
 def handle_unexpected(error: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path)
     db.session.rollback()
@@ -124,5 +135,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(ServiceError, handle_service_error)
     app.register_error_handler(IntegrityError, handle_integrity_error)
+    app.register_error_handler(DataError, handle_out_of_range)
+    app.register_error_handler(OverflowError, handle_out_of_range)
     if not app.config.get("TESTING"):
         app.register_error_handler(Exception, handle_unexpected)
