@@ -23,6 +23,7 @@ from app.models import Evidence, Outlet
 from services import audit, checklist, permissions
 from services.audit import Actor
 from services.errors import NotFound, ValidationFailed
+from services.spreadsheet_safety import safe_filename
 
 # signature -> (content type, extension)
 SIGNATURES = [
@@ -112,7 +113,7 @@ def store(outlet_id: int, data: bytes, filename: str, *, storage_root: Path, max
     path.write_bytes(data)
     evidence = Evidence(
         outlet_id=outlet_id, checklist_item=checklist_item, stored_name=stored_name,
-        original_name=Path(filename or "upload").name[:255], content_type=content_type,
+        original_name=safe_filename(filename), content_type=content_type,
         size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
         captured_at=metadata.captured_at, captured_lat=metadata.lat, captured_lon=metadata.lon,
         uploaded_by_id=uploaded_by_id)

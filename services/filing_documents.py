@@ -15,13 +15,14 @@ import io
 import json
 from collections.abc import Iterable
 
+from services.spreadsheet_safety import safe_cell, safe_row
+
 FORMATS = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "csv": "text/csv; charset=utf-8",
     "pdf": "application/pdf",
     "json": "application/json",
 }
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def sha256(content: bytes) -> str:
@@ -33,10 +34,7 @@ def canonical(value) -> bytes:
                       default=str).encode("utf-8")
 
 
-def safe_text(value):
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
+safe_text = safe_cell  # the shared rule (services/spreadsheet_safety.py)
 
 
 def table(rows: Iterable[dict], layout: dict) -> Iterable[list]:
@@ -168,7 +166,7 @@ def to_xlsx(snapshot: dict, layout: dict) -> bytes:
                                                "as_of": snapshot["as_of"]}])
     cover.append([])
     for line in cover_lines(snapshot, layout):
-        cover.append(line)
+        cover.append(safe_row(line))  # names are the makers' and providers' own text
     subtitle = (f'申报单位：{snapshot["maker"]["legal_name"]}（{snapshot["maker"]["credit_code"]}）'
                 f'　数据截至：{snapshot["as_of"]}')
     keys = [c["key"] for c in layout["columns"]]

@@ -52,6 +52,7 @@ from app.models.types import utcnow
 from services import audit, divisions, outlets, permissions, rule_sets
 from services.audit import Actor
 from services.errors import NotFound, PermissionDenied, ValidationFailed
+from services.spreadsheet_safety import UnreadableUpload, check_xlsx, decode_upload
 
 MAX_ROWS = 50_000
 HEADER_SEARCH_ROWS = 20  # a title line or two may sit above the header row
@@ -227,15 +228,10 @@ def read_table(content: bytes, filename: str | None = None) -> Table:
 
 
 def _csv_rows(content: bytes) -> list[tuple[int, list[str]]]:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = content.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - gb18030 decodes almost anything
-        raise ImportRejected(_l("The file is not UTF-8 or GB18030 text."),
-                             [RowError(0, "", str(_l("cannot decode the file")))])
+    try:
+        text = decode_upload(content)
+    except UnreadableUpload as exc:
+        raise ImportRejected(exc.message, [RowError(0, "", exc.reason)]) from exc
     first_line = text.split("\n", 1)[0]
     delimiter = max((",", "\t", ";"), key=first_line.count)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -249,6 +245,10 @@ def _csv_rows(content: bytes) -> list[tuple[int, list[str]]]:
 def _xlsx_rows(content: bytes) -> list[tuple[int, list[str]]]:
     from openpyxl import load_workbook
 
+    try:
+        check_xlsx(content)
+    except UnreadableUpload as exc:
+        raise ImportRejected(exc.message, [RowError(0, "", exc.reason)]) from exc
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:

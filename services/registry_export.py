@@ -15,14 +15,13 @@ from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 
+from services.spreadsheet_safety import safe_row
+
 EXPORT_LIMIT = 20_000
 FORMATS = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
-# A cell starting with one of these is a formula to Excel and LibreOffice; provider-supplied
-# text must never run as one (CSV injection), so it gets a leading apostrophe.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -72,15 +71,9 @@ def columns(*, with_distance: bool) -> list[Column]:
     return cols
 
 
-def _safe_text(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def _cells(rows: Iterable[dict], cols: list[Column]) -> Iterable[list]:
     for row in rows:
-        yield [_safe_text(col.value(row)) for col in cols]
+        yield safe_row(col.value(row) for col in cols)
 
 
 def to_csv(rows: Iterable[dict], cols: list[Column]) -> bytes:

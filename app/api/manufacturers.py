@@ -18,6 +18,7 @@ from services import obligations, sales
 from services.certifiers import china_today
 from services.errors import ValidationFailed
 from services.outlet_import import ImportRejected
+from services.spreadsheet_safety import safe_row
 
 blp = Blueprint("api_manufacturers", __name__, url_prefix="/api/v1/manufacturers",
                 description="Manufacturers: sales, parc and obligations")
@@ -218,7 +219,7 @@ def get_obligations(query):
 
 def export_file(report, kind: str):
     header = list(obligations.EXPORT_COLUMNS)
-    rows = obligations.export_rows(report)
+    rows = [safe_row(row) for row in obligations.export_rows(report)]
     stem = f"obligations-{report.rule_set_code}-{report.as_of.isoformat()}"
     if kind == "xlsx":
         from openpyxl import Workbook

@@ -36,6 +36,7 @@ from services import (
 from services.certifiers import china_today
 from services.errors import Conflict, PermissionDenied, ServiceError, ValidationFailed
 from services.payments import bank_transfer, stripe_provider
+from services.spreadsheet_safety import decode_upload
 
 bp = Blueprint("billing", __name__, url_prefix="/billing")
 
@@ -483,12 +484,8 @@ def import_statement():
         upload = form.file.data
         raw = upload.read() if upload else b""
         try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = raw.decode("gb18030", errors="replace")
-        try:
-            result = bank_statements.import_statement(current_actor(),
-                                                      None if operator else organization.id, text)
+            result = bank_statements.import_statement(
+                current_actor(), None if operator else organization.id, decode_upload(raw))
             db.session.commit()
         except (ValidationFailed, PermissionDenied) as error:
             db.session.rollback()
