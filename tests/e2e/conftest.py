@@ -6,6 +6,13 @@ creates the demo logins, `flask seed-demo --outlets 500` (E2E_DEMO_OUTLETS) adds
 pool (listed outlets in Shenzhen, two listed outlets of the demo provider; about a second);
 gunicorn then serves it on a free port until the session ends.
 
+Card payments: when the `localstripe` package is installed (the dev extra), a localstripe
+process is started on 127.0.0.1 for the session and the server gets STRIPE_SECRET_KEY,
+STRIPE_WEBHOOK_SECRET (STRIPE_TEST_WEBHOOK_SECRET here) and STRIPE_API_BASE pointing at it, but
+no publishable key: Stripe.js cannot load offline, so tests confirm a PaymentIntent against
+localstripe themselves and deliver the signed webhook (see test_full_journey.py).
+`live_server.flask("tick", "--now", ...)` runs a CLI command against the server's database.
+
 Chromium is /usr/bin/chromium or $CHROMIUM_PATH. Without it the tests skip, except under
 CI=true, where a missing browser is a failure.
 
@@ -22,6 +29,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -54,6 +62,10 @@ DEFAULT_TIMEOUT_MS = 15_000  # Playwright actions and expectations
 # The demo pool the server starts with: small enough to seed in about a second, large
 # enough (with the default seed) for listed outlets in Shenzhen and for the demo provider.
 DEMO_POOL_OUTLETS = os.environ.get("E2E_DEMO_OUTLETS", "500")
+STRIPE_TEST_SECRET_KEY = "sk_test_local"
+STRIPE_TEST_WEBHOOK_SECRET = "whsec_test_outletpool_e2e"
+LOCALSTRIPE_LAUNCH = ("import sys; from aiohttp import web; from localstripe.server import app; "
+                      "web.run_app(app, host='127.0.0.1', port=int(sys.argv[1]), print=None)")
 
 
 def _in_ci() -> bool:
@@ -101,6 +113,18 @@ class LiveServer:
     url: str
     database_url: str
     log_path: Path
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    stripe_api_base: str | None = None  # localstripe, when the server takes card payments
+
+    def flask(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """`flask --app wsgi <args>` against the server's database; fails the test on error."""
+        done = subprocess.run(  # noqa: S603
+            [str(VENV_BIN / "flask"), "--app", "wsgi", *args], cwd=REPO_ROOT, env=self.env,
+            capture_output=True, text=True, timeout=timeout, check=False)
+        if done.returncode != 0:
+            pytest.fail(f"`flask {' '.join(args)}` failed ({done.returncode}):\n"
+                        f"{done.stdout[-3000:]}\n{done.stderr[-5000:]}", pytrace=False)
+        return done
 
     def log_tail(self, lines: int = 60) -> str:
         try:
@@ -110,8 +134,10 @@ class LiveServer:
 
 
 def _server_env(database_url: str, instance: Path, port: int) -> dict[str, str]:
+    # Never a real Stripe account from the caller's environment: localstripe or nothing.
     env = {k: v for k, v in os.environ.items()
-           if k not in {"TEST_DATABASE_URL", "E2E_DATABASE_URL", "SECRET_KEY", "REDIS_URL"}}
+           if k not in {"TEST_DATABASE_URL", "E2E_DATABASE_URL", "SECRET_KEY", "REDIS_URL"}
+           and not k.startswith("STRIPE_")}
     env.update({
         "DATABASE_URL": database_url,
         "OUTLETPOOL_ENV": "development",
@@ -159,11 +185,48 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def live_server(e2e_database_url, tmp_path_factory):
+def localstripe_url():
+    """localstripe on 127.0.0.1 for the session, or None when it is not installed or does not
+    start (the card payment step then says so; CI installs the dev extra, so there it fails)."""
+    try:
+        import localstripe  # noqa: F401
+    except ImportError:
+        yield None
+        return
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-c", LOCALSTRIPE_LAUNCH, str(port)],  # noqa: S603
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while process.poll() is None and time.monotonic() < deadline:
+        request = urllib.request.Request(f"{url}/v1/customers",  # noqa: S310
+                                         headers={"Authorization": f"Bearer {STRIPE_TEST_SECRET_KEY}"})
+        try:
+            with urllib.request.urlopen(request, timeout=2):  # noqa: S310
+                break
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    else:
+        _stop(process)
+        yield None
+        return
+    try:
+        yield url
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="session")
+def live_server(e2e_database_url, tmp_path_factory, localstripe_url):
     """`flask setup` on a fresh database, then gunicorn on a free port; yields a LiveServer."""
     instance = tmp_path_factory.mktemp("e2e-instance")
     port = _free_port()
     env = _server_env(e2e_database_url, instance, port)
+    if localstripe_url:
+        env.update({"STRIPE_SECRET_KEY": STRIPE_TEST_SECRET_KEY,
+                    "STRIPE_WEBHOOK_SECRET": STRIPE_TEST_WEBHOOK_SECRET,
+                    "STRIPE_API_BASE": localstripe_url, "STRIPE_EMULATOR": "localstripe"})
     OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
 
     for command in (["setup"], ["seed-demo", "--outlets", DEMO_POOL_OUTLETS]):
@@ -177,7 +240,7 @@ def live_server(e2e_database_url, tmp_path_factory):
 
     log_path = OUTPUT_DIR / "e2e-server.log"
     server = LiveServer(url=f"http://127.0.0.1:{port}", database_url=e2e_database_url,
-                        log_path=log_path)
+                        log_path=log_path, env=env, stripe_api_base=localstripe_url)
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(  # noqa: S603
             [str(VENV_BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "wsgi:app"],
