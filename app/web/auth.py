@@ -35,7 +35,13 @@ bp = Blueprint("auth", __name__)
 
 
 def _sign_in(user) -> None:
-    session.pop("org_id", None)
+    """A fresh session at every sign-in (against session fixation): whatever a cookie carried
+    before, a CSRF token or an organization chosen, was possibly planted; only the language
+    the visitor picked survives."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
     login_user(user)
 
 
@@ -78,7 +84,10 @@ def login():
 @bp.route("/logout", methods=["POST"])
 def logout():
     logout_user()
-    session.pop("org_id", None)
+    lang = session.get("lang")
+    session.clear()  # the CSRF token and organization go with the user
+    if lang:
+        session["lang"] = lang
     flash(_("You have signed out."), "info")
     return redirect(url_for("main.index"))
 
