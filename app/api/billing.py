@@ -8,11 +8,12 @@ import marshmallow as ma
 from flask import Response, request
 from flask_smorest import Blueprint
 
-from app.api.common import BEARER, actor, authenticated
+from app.api.common import BEARER, actor, authenticated, json_answer
 from app.extensions import db
 from services import bank_statements, cost_pools, invoice_pdf, invoices, ledger, permissions
 from services.errors import NotFound, ValidationFailed
 from services.payments import bank_transfer, providers
+from services.spreadsheet_safety import decode_upload
 
 blp = Blueprint("api_billing", __name__, url_prefix="/api/v1", description="Cost sharing and payments")
 Str, Int, Date = ma.fields.String, ma.fields.Integer, ma.fields.Date
@@ -114,7 +115,8 @@ def _org_scope(organization_id: int | None) -> int | None:
 
 @blp.route("/agreements/<int:agreement_id>/cost-pools", methods=["GET"])
 @authenticated
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"200": json_answer(
+    "Pools proposed and in force", "proposed", "in_force", "in_force_version", "billing_period")})
 def list_pools(agreement_id):
     """The pools as proposed and their split among the makers now (what the next version to
     sign would say), and the pools of the version in force."""
@@ -131,7 +133,8 @@ def list_pools(agreement_id):
 @blp.route("/agreements/<int:agreement_id>/cost-pools", methods=["POST"])
 @authenticated
 @blp.arguments(PoolInSchema)
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"201": json_answer(
+    "The new pool's id and the proposed split", "id", "proposed")})
 def create_pool(data, agreement_id):
     """Add a pool: the agreement is re-issued as a new version to sign (reason "costs")."""
     pool = cost_pools.create(actor(), agreement_id, data)
@@ -142,7 +145,7 @@ def create_pool(data, agreement_id):
 @blp.route("/agreements/<int:agreement_id>/cost-pools/<int:pool_id>", methods=["PATCH"])
 @authenticated
 @blp.arguments(PoolPatchSchema)
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"200": json_answer("The proposed split", "proposed")})
 def update_pool(data, agreement_id, pool_id):
     cost_pools.update(actor(), agreement_id, pool_id, data)
     db.session.commit()
@@ -151,7 +154,7 @@ def update_pool(data, agreement_id, pool_id):
 
 @blp.route("/agreements/<int:agreement_id>/cost-pools/<int:pool_id>", methods=["DELETE"])
 @authenticated
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"200": json_answer("The proposed split", "proposed")})
 def delete_pool(agreement_id, pool_id):
     cost_pools.delete(actor(), agreement_id, pool_id)
     db.session.commit()
@@ -161,7 +164,7 @@ def delete_pool(agreement_id, pool_id):
 @blp.route("/agreements/<int:agreement_id>/billing-period", methods=["PUT"])
 @authenticated
 @blp.arguments(BillingPeriodSchema)
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"200": json_answer("The billing period", "period")})
 def set_period(data, agreement_id):
     row = invoices.set_billing_period(actor(), agreement_id, data["period"])
     db.session.commit()
@@ -173,7 +176,7 @@ def set_period(data, agreement_id):
 @blp.route("/invoices", methods=["GET"])
 @authenticated
 @blp.arguments(InvoiceListQuerySchema, location="query")
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"200": json_answer("Invoices", "items", "total")})
 def list_invoices(query):
     """Invoices the caller's organizations issued or received (all, for operators)."""
     from services.certifiers import china_today
@@ -186,7 +189,7 @@ def list_invoices(query):
 
 @blp.route("/invoices/<int:invoice_id>", methods=["GET"])
 @authenticated
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"200": json_answer("The invoice", "id", "number", "status")})
 def get_invoice(invoice_id):
     return present(invoices.get_visible(actor(), invoice_id))
 
@@ -207,7 +210,8 @@ def invoice_as_pdf(query, invoice_id):
 @blp.route("/invoices/<int:invoice_id>/transfers", methods=["POST"])
 @authenticated
 @blp.arguments(BankTransferInSchema)
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"201": json_answer(
+    "The payment and how it settled the invoice", "invoice_id", "payment_id")})
 def record_transfer(data, invoice_id):
     """The payee (or an operator) records a bank transfer received; the answer says whether
     it paid the invoice exactly, partly or over."""
@@ -218,7 +222,8 @@ def record_transfer(data, invoice_id):
 
 @blp.route("/invoices/<int:invoice_id>/pay", methods=["POST"])
 @authenticated
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"200": json_answer(
+    "Bank transfer details, or the card PaymentIntent", "provider")})
 def pay(invoice_id):
     """Start paying: `?provider=bank_transfer` (default) returns the transfer details;
     `?provider=stripe` creates (or returns) the invoice's PaymentIntent."""
@@ -238,7 +243,7 @@ def pay(invoice_id):
 @blp.route("/invoices/<int:invoice_id>/write-off", methods=["POST"])
 @authenticated
 @blp.arguments(BillingReasonSchema)
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"200": json_answer("The invoice", "id", "number", "status")})
 def write_off(data, invoice_id):
     invoice = invoices.write_off(actor(), invoice_id, data["reason"])
     db.session.commit()
@@ -248,7 +253,7 @@ def write_off(data, invoice_id):
 @blp.route("/invoices/<int:invoice_id>/credit-notes", methods=["POST"])
 @authenticated
 @blp.arguments(CreditNoteInSchema)
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"201": json_answer("The invoice", "id", "number", "status")})
 def credit(data, invoice_id):
     invoice = invoices.credit(actor(), invoice_id, data["amount_fen"], data["reason"])
     db.session.commit()
@@ -260,7 +265,8 @@ def credit(data, invoice_id):
 @blp.route("/organizations/<int:organization_id>/bank-account", methods=["PUT"])
 @authenticated
 @blp.arguments(PayeeBankDetailsSchema)
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"200": json_answer(
+    "The bank account", "bank_name", "account_name", "account_number")})
 def set_bank_account(data, organization_id):
     account = bank_transfer.set_bank_details(actor(), organization_id, data)
     db.session.commit()
@@ -270,16 +276,15 @@ def set_bank_account(data, organization_id):
 
 @blp.route("/organizations/<int:organization_id>/bank-statements", methods=["POST"])
 @authenticated
-@blp.doc(security=BEARER, requestBody={"content": {"text/csv": {"schema": {"type": "string"}}}})
+@blp.doc(security=BEARER, requestBody={"content": {"text/csv": {"schema": {"type": "string"}}}},
+         responses={"200": json_answer("Lines matched, unmatched and already imported",
+                                       "matched", "unmatched", "duplicates")})
 def import_statement(organization_id):
     """Upload a bank statement as CSV (body, or multipart field `file`); incoming lines are
     matched to invoices by payment reference. All-or-nothing on malformed lines."""
     upload = request.files.get("file")
     raw = upload.read() if upload else request.get_data()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("gb18030", errors="replace")
+    text = decode_upload(raw)
     result = bank_statements.import_statement(actor(), organization_id, text)
     db.session.commit()
     return result
@@ -288,7 +293,8 @@ def import_statement(organization_id):
 @blp.route("/organizations/<int:organization_id>/ledger", methods=["GET"])
 @authenticated
 @blp.arguments(LedgerQuerySchema, location="query")
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"200": json_answer(
+    "Balance and statement lines", "organization_id", "balance_fen", "lines")})
 def statement(query, organization_id):
     """Balance (above 0: owes; below 0: is owed), per account, and the statement lines."""
     organization_id = _org_scope(organization_id)

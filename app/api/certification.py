@@ -10,7 +10,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 
-from app.api.common import BEARER, actor, authenticated
+from app.api.common import BEARER, actor, authenticated, file_answer
 from app.api.outlets import EvidenceSchema, send_evidence
 from app.api.schemas import VerificationInSchema
 from app.extensions import db
@@ -595,7 +595,8 @@ def upload_evidence(form, files, application_id):
 
 @blp.route(APPLICATION + "/evidence/<int:evidence_id>/file", methods=["GET"])
 @authenticated
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"200": file_answer(
+    "The evidence file", "image/jpeg", "image/png", "image/webp", "application/pdf")})
 def download_evidence(application_id, evidence_id):
     """Evidence of the application's outlet, for the provider and the assigned certifier."""
     return send_evidence(certification.get_evidence(actor(), application_id, evidence_id))

@@ -39,6 +39,21 @@ def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
 BEARER = [{"bearerAuth": []}]
 
 
+def json_answer(description: str, *keys: str) -> dict:
+    """Documents an answer a view builds by hand (no response schema): a JSON object that has
+    at least `keys`, so the OpenAPI document does not describe it as an error."""
+    schema: dict = {"type": "object"}
+    if keys:
+        schema["required"] = list(keys)
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def file_answer(description: str, *media_types: str) -> dict:
+    """Documents a file download (PDF, ZIP, CSV, XLSX ...)."""
+    return {"description": description,
+            "content": {m: {"schema": {"type": "string", "format": "binary"}} for m in media_types}}
+
+
 def authenticated(view):
     """401 with the error envelope unless a bearer token or session identifies the caller."""
 

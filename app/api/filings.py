@@ -8,7 +8,7 @@ import marshmallow as ma
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
 
-from app.api.common import BEARER, actor, authenticated
+from app.api.common import BEARER, actor, authenticated, file_answer, json_answer
 from app.extensions import db
 from services import filing_runs, filings, joint_filings
 from services.errors import ValidationFailed
@@ -99,6 +99,9 @@ class PublicQuerySchema(ma.Schema):
     format = Str(load_default="csv", validate=ma.validate.OneOf(("csv", "xlsx")))
 
 
+FILING_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
 def file_response(content: bytes, content_type: str, filename: str, sha256: str | None = None) -> Response:
     response = Response(content, mimetype=content_type.split(";")[0])
     if "charset" in content_type:
@@ -160,7 +163,7 @@ def get_filing(query, filing_id):
 
 @blp.route("/filings/<int:filing_id>/snapshot", methods=["GET"])
 @authenticated
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"200": json_answer("The snapshot")})
 def get_snapshot(filing_id):
     """The data snapshot the version was generated from (rows, left out, not covered)."""
     return filings.get_visible(actor(), filing_id).snapshot
@@ -181,7 +184,7 @@ def submit(body, filing_id):
 
 @blp.route("/filings/<int:filing_id>/changes", methods=["GET"])
 @authenticated
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"200": json_answer("Outlets added, removed and changed")})
 def changes(filing_id):
     """The change filing: outlets added, removed and changed (field by field, old and new)
     since the last submitted version before this one."""
@@ -190,7 +193,7 @@ def changes(filing_id):
 
 @blp.route("/joint-filings", methods=["GET"])
 @authenticated
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"200": json_answer("Joint filings", "items")})
 def list_joint():
     """Current joint filings your organizations are party to; `?awaiting=1`: only those
     awaiting your confirmation."""
@@ -200,7 +203,7 @@ def list_joint():
 
 @blp.route("/joint-filings/<int:joint_id>", methods=["GET"])
 @authenticated
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"200": json_answer("The joint filing and its confirmations")})
 def get_joint(joint_id):
     """One joint filing with its text, hash and one confirmation line per party."""
     joint = joint_filings.get_visible(actor(), joint_id)
@@ -209,7 +212,7 @@ def get_joint(joint_id):
 
 @blp.route("/joint-filings/<int:joint_id>/confirmations", methods=["POST"])
 @authenticated
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"201": json_answer("The joint filing and its confirmations")})
 @blp.arguments(ConfirmSchema)
 def confirm_joint(body, joint_id):
     """Confirm the joint filing for your organization (owner or admin; re-enter your password
@@ -250,7 +253,7 @@ def get_run(run_id):
 
 @blp.route("/filing-runs/<int:run_id>/archive", methods=["GET"])
 @authenticated
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"200": file_answer("The run's files and SHA256SUMS", "application/zip")})
 def run_archive(run_id):
     """Every file the run generated, in one ZIP with a SHA256SUMS manifest."""
     run = filing_runs.get(actor(), run_id)
@@ -260,6 +263,7 @@ def run_archive(run_id):
 
 @blp.route("/public-disclosure", methods=["GET"])
 @blp.arguments(PublicQuerySchema, location="query")
+@blp.doc(responses={"200": file_answer("The public list", "text/csv", FILING_XLSX)})
 def public_disclosure(query):
     """The national public list of listed outlets with their makers (regulator's layout)."""
     from services.filing_documents import FORMATS

@@ -8,7 +8,7 @@ import marshmallow as ma
 from flask import current_app, send_file
 from flask_smorest import Blueprint
 
-from app.api.common import BEARER, actor, authenticated
+from app.api.common import BEARER, actor, authenticated, file_answer
 from app.extensions import db
 from app.models import Establishment, OutletStatus, OutletType
 from services import assessments, evidence, offers, organizations, outlets
@@ -274,7 +274,8 @@ def upload_evidence(form, files, outlet_id):
 
 @blp.route("/evidence/<int:evidence_id>/file", methods=["GET"])
 @authenticated
-@blp.doc(security=BEARER)
+@blp.doc(security=BEARER, responses={"200": file_answer(
+    "The evidence file", "image/jpeg", "image/png", "image/webp", "application/pdf")})
 def download_evidence(evidence_id):
     """The file itself, for the outlet's provider and operators only."""
     return send_evidence(evidence.get_visible(actor(), evidence_id))
