@@ -391,7 +391,8 @@ def billable(agreement_id: int, maker_id: int, before: date, now: datetime) -> l
     return list(db.session.execute(select(HandlingRecord).where(
         HandlingRecord.agreement_id == agreement_id, HandlingRecord.manufacturer_id == maker_id,
         HandlingRecord.status == HandlingStatus.RECORDED, HandlingRecord.invoice_id.is_(None),
-        HandlingRecord.handled_on < before, HandlingRecord.dispute_by <= now)
+        HandlingRecord.handled_on < before, HandlingRecord.dispute_by <= now,
+        HandlingRecord.fee_fen_per_t > 0)  # handling agreed free of charge: no zero lines
         .order_by(HandlingRecord.handled_on, HandlingRecord.id)
         .with_for_update().execution_options(populate_existing=True)).scalars())
 
