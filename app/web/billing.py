@@ -532,7 +532,8 @@ def agreement_costs(agreement) -> dict:
         "new_form": pool_form if (pool_form is not None and failed_pool is None)
         else PoolForm(formdata=None, prefix="pool"),
         "edit_forms": edit_forms, "period_form": period_form, "action_form": ActionForm(),
-        "tie_break": _("on equal remainders, the party with the lower id gets the extra fen first"), "invoices": invoices.list_for(actor, agreement_id=agreement.id),
+        "tie_break": _("on equal remainders, the party with the lower id gets the extra fen first"),
+        "invoices": invoices.list_for(actor, agreement_id=agreement.id),
         **_labels(),
     }
 
