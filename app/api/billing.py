@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 
 from app.api.common import BEARER, actor, authenticated, json_answer
 from app.extensions import db
+from app.models import Organization
 from services import bank_statements, cost_pools, invoice_pdf, invoices, ledger, permissions
 from services.errors import NotFound, ValidationFailed
 from services.payments import bank_transfer, providers
@@ -106,7 +107,9 @@ def present(invoice) -> dict:
 def _org_scope(organization_id: int | None) -> int | None:
     if organization_id is None:
         return None
-    if invoices.is_operator(actor()) or permissions.membership_of(actor().user, organization_id):
+    if permissions.membership_of(actor().user, organization_id):
+        return organization_id
+    if invoices.is_operator(actor()) and db.session.get(Organization, organization_id) is not None:
         return organization_id
     raise NotFound("organization", organization_id)
 
