@@ -37,8 +37,8 @@ class PoolInSchema(ma.Schema):
 
 
 class PoolPatchSchema(PoolInSchema):
-    class Meta:
-        partial = True
+    """The same fields, each optional (the instance is made with partial=True: marshmallow
+    ignores `partial` in Meta)."""
 
 
 class BillingPeriodSchema(ma.Schema):
@@ -147,7 +147,7 @@ def create_pool(data, agreement_id):
 
 @blp.route("/agreements/<int:agreement_id>/cost-pools/<int:pool_id>", methods=["PATCH"])
 @authenticated
-@blp.arguments(PoolPatchSchema)
+@blp.arguments(PoolPatchSchema(partial=True))
 @blp.doc(security=BEARER, responses={"200": json_answer("The proposed split", "proposed")})
 def update_pool(data, agreement_id, pool_id):
     cost_pools.update(actor(), agreement_id, pool_id, data)

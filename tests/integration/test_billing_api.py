@@ -49,3 +49,9 @@ def test_invoice_api_transfer_statement_and_scoping(app, shared_outlet, make_par
                                            "checklist_item": 12}]})
     assert created.status_code == 201
     assert [s["share_fen"] for s in created.get_json()["proposed"][0]["shares"]] == [100_001]
+    pool_id = created.get_json()["proposed"][0]["id"]
+    renamed = client.patch(f"/api/v1/agreements/{agreement_id}/cost-pools/{pool_id}",
+                           headers=provider.headers, json={"name": "Brine tank and pump"})
+    assert renamed.status_code == 200, renamed.get_json()  # a PATCH may send one field
+    pool = renamed.get_json()["proposed"][0]
+    assert pool["name"] == "Brine tank and pump" and pool["shares"][0]["share_fen"] == 100_001
