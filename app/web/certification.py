@@ -50,7 +50,7 @@ from services import (
     permissions,
 )
 from services.certifiers import china_today
-from services.errors import ServiceError, ValidationFailed
+from services.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
 
 bp = Blueprint("certification", __name__)
 
@@ -239,6 +239,8 @@ def _run(application_id: int, step, success: str, anchor: str = ""):
     try:
         step()
         db.session.commit()
+    except NotFound:
+        raise  # another organization's application is 404, as on every page, not a flash
     except ServiceError as error:
         _fail(error)
     else:
@@ -476,6 +478,8 @@ def remove_relationship(relationship_id: int):
     try:
         certifiers.remove_relationship(current_actor(), organization, relationship_id)
         db.session.commit()
+    except (NotFound, PermissionDenied):
+        raise  # another certifier's declaration is 404, a member's removal 403, not a flash
     except ServiceError as error:
         _fail(error)
     else:

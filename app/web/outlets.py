@@ -16,7 +16,7 @@ from app.models import OutletStatus
 from app.security import current_actor, current_membership
 from app.web.forms import EvidenceForm, OfferForm, OutletForm, StatusForm, apply_errors
 from services import assessments, checklist, evidence, offers, organizations, outlets, permissions
-from services.errors import ServiceError
+from services.errors import NotFound, ServiceError
 
 bp = Blueprint("outlets", __name__, url_prefix="")
 
@@ -135,6 +135,8 @@ def change_status(outlet_id: int):
             outlets.change_status(actor, outlets.get_manageable(actor, outlet_id), form.status.data,
                                   form.reason.data)
             db.session.commit()
+        except NotFound:
+            raise  # another organization's outlet is 404, as on its other pages
         except ServiceError as error:
             db.session.rollback()
             flash(str(error.message), "error")
