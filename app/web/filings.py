@@ -16,10 +16,9 @@ from app.api.filings import file_response
 from app.extensions import db
 from app.models import FilingStatus
 from app.security import current_actor
-from app.web.forms import apply_errors
+from app.web.forms import commit_action
 from services import filing_runs, filings, joint_filings
 from services.certifiers import china_today
-from services.errors import ServiceError
 
 bp = Blueprint("filings", __name__)
 
@@ -64,13 +63,9 @@ def index():
     maker = filings.manufacturer_of(actor)
     form, status = GenerateForm(), 200
     if form.validate_on_submit():
-        try:
-            filing = filings.generate(actor, maker, form.as_of.data)
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-            status = 422
+        filing, refused = commit_action(form, lambda: filings.generate(actor, maker, form.as_of.data))
+        if refused:
+            status = refused
         else:
             flash(_("Version %(version)s generated.", version=filing.version), "success")
             return redirect(url_for("filings.detail", filing_id=filing.id))
@@ -91,14 +86,10 @@ def detail(filing_id: int):
     filing = filings.get_visible(actor, filing_id)
     form, status = SubmissionForm(), 200
     if filing.status is FilingStatus.GENERATED and form.validate_on_submit():
-        try:
-            filings.mark_submitted(actor, filing.id, submitted_on=form.submitted_on.data,
-                                   reference=form.reference.data)
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-            status = 422
+        _done, refused = commit_action(form, lambda: filings.mark_submitted(
+            actor, filing.id, submitted_on=form.submitted_on.data, reference=form.reference.data))
+        if refused:
+            status = refused
         else:
             flash(_("Version %(version)s marked as submitted.", version=filing.version), "success")
             return redirect(url_for("filings.detail", filing_id=filing.id))
@@ -135,14 +126,11 @@ def joint_detail(joint_id: int):
     joint = joint_filings.get_visible(actor, joint_id)
     form, status = ConfirmForm(), 200
     if form.validate_on_submit():
-        try:
-            joint_filings.confirm(actor, joint.id, password=form.password.data,
-                                  document_sha256=form.document_sha256.data)
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-            status = 422 if error.status == 422 else error.status
+        _done, refused = commit_action(form, lambda: joint_filings.confirm(
+            actor, joint.id, password=form.password.data,
+            document_sha256=form.document_sha256.data))
+        if refused:
+            status = refused
         else:
             flash(_("Joint filing confirmed."), "success")
             return redirect(url_for("filings.joint_detail", joint_id=joint_id))
@@ -162,13 +150,10 @@ def operator_runs():
     form, status = RunForm(), 200
     if form.validate_on_submit():
         background = bool(current_app.config.get("REDIS_URL"))
-        try:
-            run = filing_runs.start(actor, form.as_of.data, mode="queue" if background else "inline")
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-            status = 422 if error.status == 422 else error.status
+        run, refused = commit_action(form, lambda: filing_runs.start(
+            actor, form.as_of.data, mode="queue" if background else "inline"))
+        if refused:
+            status = refused
         else:
             if background:
                 filing_runs.run_in_background(current_app._get_current_object(), run.id)

@@ -325,3 +325,20 @@ class FindingVerificationForm(FlaskForm):
     outcome = HiddenField()
     note = StringField(_l("Note"), validators=[Optional(), Length(max=2000)])
     submit = SubmitField(_l("Confirm"))
+
+
+def commit_action(form: FlaskForm, action):
+    """Run a submitted form's service action and commit (one action, one transaction).
+
+    Returns (result, None); on a ServiceError rolls back, puts its messages on the form and
+    returns (None, the status to answer with: 422 for bad input, 409 for a conflict...)."""
+    from app.extensions import db
+
+    try:
+        result = action()
+        db.session.commit()
+    except ServiceError as error:
+        db.session.rollback()
+        apply_errors(form, error)
+        return None, error.status if error.status != 400 else 422
+    return result, None
