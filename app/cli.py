@@ -152,7 +152,7 @@ def tick(now_text: str | None):
     if now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
     try:
-        results = ticking.run(now)
+        results = ticking.run(now, wait=False)  # an overlapping run (cron, another host) skips
     except ticking.TickAlreadyRunning:
         db.session.rollback()
         click.echo(f"tick at {now.isoformat()}: skipped, another tick is running")

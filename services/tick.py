@@ -33,17 +33,19 @@ class TickAlreadyRunning(RuntimeError):
     """Another tick (on this host or another one sharing the database) holds the lock."""
 
 
-def run(now: datetime) -> dict[str, int]:
+def run(now: datetime, *, wait: bool = True) -> dict[str, int]:
     """Run every job in registration order; the caller commits once.
 
-    On PostgreSQL the whole run holds a transaction-level advisory lock, so two ticks started
-    at once (two hosts' crons) never work side by side: the second raises TickAlreadyRunning
-    at once and changes nothing. SQLite serializes writers already.
+    On PostgreSQL the whole run holds a transaction-level advisory lock, so two ticks (two
+    hosts' timers, an overlapping cron run) never work side by side: the second waits for the
+    first to commit and then finds nothing left to do, or with `wait=False` (the CLI) raises
+    TickAlreadyRunning at once, having changed nothing. SQLite serializes writers already.
     """
     if db.session.get_bind().dialect.name == "postgresql":
-        acquired = db.session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
-                                      {"k": _TICK_LOCK_KEY}).scalar()
-        if not acquired:
+        if wait:
+            db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _TICK_LOCK_KEY})
+        elif not db.session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
+                                    {"k": _TICK_LOCK_KEY}).scalar():
             raise TickAlreadyRunning("another tick is running")
     return {name: function(now) for name, function in JOBS.items()}
 

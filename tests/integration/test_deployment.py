@@ -57,3 +57,29 @@ def test_a_second_tick_while_one_runs_skips_without_changing_anything(app):
         db.session.commit()
     again = app.test_cli_runner().invoke(args=["tick", "--now", now.isoformat()])
     assert again.exit_code == 0 and "skipped" not in again.output
+
+
+def test_ticks_called_side_by_side_in_process_queue_behind_each_other(app):
+    """tick.run (not the CLI) waits for the lock: each run sees what the previous committed."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("the tick lock is a PostgreSQL advisory lock")
+    import threading
+
+    now = datetime(2026, 7, 1, tzinfo=UTC)
+    finished = []
+    with app.app_context():
+        tick.run(now)
+
+        def second():
+            with app.app_context():
+                tick.run(now)
+                db.session.commit()
+                finished.append(True)
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        thread.join(timeout=1)
+        assert thread.is_alive() and not finished  # waiting for the first tick's commit
+        db.session.commit()
+    thread.join(timeout=30)
+    assert finished == [True]
