@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DataError, IntegrityError
+from markupsafe import escape
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.extensions import db
@@ -124,6 +125,38 @@ def handle_out_of_range(error: Exception):
     return render_template("errors/error.html", status=422, message=message), 422
 
 
+def database_unreachable(error: Exception) -> bool:
+    """A lost or refused connection (server down, restarting, shutting down), not a bad query:
+    no SQLSTATE, or class 08 (connection exception) / 57P (operator intervention)."""
+    state = getattr(getattr(error, "orig", None), "sqlstate", None)
+    return bool(getattr(error, "connection_invalidated", False)) or state is None or \
+        state.startswith(("08", "57P"))
+
+
+def handle_database_error(error: OperationalError | InterfaceError):
+    """The database cannot be reached: 503 with Retry-After (what /healthz says too), not a
+    500; the pool replaces the dead connections once it is back."""
+    if not database_unreachable(error):
+        if current_app.config.get("TESTING"):
+            raise error
+        return handle_unexpected(error)
+    log.warning("database unreachable on %s %s: %s", request.method, request.path,
+                str(getattr(error, "orig", error)).splitlines()[0][:200])
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is gone; the session is discarded at teardown anyway
+        log.debug("rollback after a lost connection failed", exc_info=True)
+    message = _("The database is briefly unavailable; try again in a minute.")
+    headers = {"Retry-After": "30"}
+    if wants_json():
+        return jsonify(error_body(503, message)), 503, headers
+    try:  # the layout may need the database itself (the signed-in user, unread notices)
+        page = render_template("errors/error.html", status=503, message=message)
+    except Exception:
+        page = f"<!doctype html><title>503</title><h1>503</h1><p>{escape(message)}</p>"
+    return page, 503, headers
+
+
 def handle_unexpected(error: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path)
     db.session.rollback()
@@ -137,5 +170,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(IntegrityError, handle_integrity_error)
     app.register_error_handler(DataError, handle_out_of_range)
     app.register_error_handler(OverflowError, handle_out_of_range)
+    app.register_error_handler(OperationalError, handle_database_error)
+    app.register_error_handler(InterfaceError, handle_database_error)
     if not app.config.get("TESTING"):
         app.register_error_handler(Exception, handle_unexpected)

@@ -83,3 +83,18 @@ def test_ticks_called_side_by_side_in_process_queue_behind_each_other(app):
         db.session.commit()
     thread.join(timeout=30)
     assert finished == [True]
+
+
+def test_while_the_database_is_unreachable_pages_and_api_answer_503_with_retry_after():
+    """Nothing listens on port 1: every query fails to connect, as during an outage."""
+    from app import create_app
+
+    down = create_app("testing", SQLALCHEMY_DATABASE_URI="postgresql://postgres@127.0.0.1:1/none",
+                      PROPAGATE_EXCEPTIONS=False)
+    client = down.test_client()
+    api = client.get("/api/v1/outlets?city=440300", headers={"Accept-Language": "en"})
+    assert api.status_code == 503 and api.headers["Retry-After"] == "30"
+    assert api.get_json()["error"]["code"] == "unavailable"
+    page = client.get("/pool", headers={"Accept-Language": "en"})
+    assert page.status_code == 503 and "briefly unavailable" in page.get_data(as_text=True)
+    assert client.get("/healthz").status_code == 503
