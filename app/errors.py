@@ -142,11 +142,14 @@ def handle_database_error(error: OperationalError | InterfaceError):
         return handle_unexpected(error)
     log.warning("database unreachable on %s %s: %s", request.method, request.path,
                 str(getattr(error, "orig", error)).splitlines()[0][:200])
+    try:  # before the rollback expires the signed-in user the locale is chosen from
+        message = _("The database is briefly unavailable; try again in a minute.")
+    except Exception:  # choosing the locale needed the database after all
+        message = "The database is briefly unavailable; try again in a minute."
     try:
         db.session.rollback()
     except Exception:  # the connection is gone; the session is discarded at teardown anyway
         log.debug("rollback after a lost connection failed", exc_info=True)
-    message = _("The database is briefly unavailable; try again in a minute.")
     headers = {"Retry-After": "30"}
     if wants_json():
         return jsonify(error_body(503, message)), 503, headers

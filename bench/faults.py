@@ -19,8 +19,8 @@ instead (and restarts it in every case). Then:
      ledger transaction sums to zero, every agreement has a version, every pending/active
      allocation is in a version document of its agreement, every accepted request has its
      allocation, every invoice has lines and its balanced ledger transaction and numbers are
-     gapless per issuer, `flask audit verify` passes, /healthz answered 503 during the outage
-     and requests succeed afterwards without restarting anything. Prints a report; exits 1
+     gapless per issuer, `flask audit verify` passes, /healthz and pages answered 503 during
+     the outage and requests succeed afterwards without restarting anything. Prints a report; exits 1
      if an invariant does not hold.
 
     .venv/bin/python bench/faults.py [--outage-seconds 10] [--system-cluster]
@@ -532,6 +532,9 @@ def main() -> None:
         checks = check_invariants(url, instance)
         checks.append(("/healthz said 503 while the database was down",
                        set(healthz_down) == {503}, f"{healthz_down}"))
+        pages_down = down["table"].get("pages down", {})
+        checks.append(("pages said 503 (not 500) while the database was down",
+                       set(pages_down) == {503}, f"{pages_down}"))
         checks.append(("the app recovered by itself", recovered and pages_after.get(200, 0) > 0
                        and (down["last_failure_after_start"] or 0) < 5,
                        f"pages after the restart {pages_after}"))
