@@ -382,14 +382,16 @@ def get_request(request_id):
 
 @blp.route(REQUEST + "/accept", methods=["POST"])
 @authenticated
+@idempotent
 @blp.doc(security=BEARER)
 @blp.response(200, CapacityRequestSchema)
 @blp.alt_response(409, description="Not open for this step, or the capacity ran out")
 def accept_request(request_id):
     """Providers: accept; the capacity is taken now and the agreement (or its amendment)
-    awaits every party's signature."""
+    awaits every party's signature. With an Idempotency-Key, a retry after a lost answer
+    gets the acceptance back instead of "not open"."""
     caller = actor()
-    return _request_done(capacity_requests.accept(caller, request_id), caller)
+    return present_request(capacity_requests.accept(caller, request_id), caller)
 
 
 @blp.route(REQUEST + "/decline", methods=["POST"])
@@ -417,13 +419,14 @@ def counter_request(body, request_id):
 
 @blp.route(REQUEST + "/accept-counter", methods=["POST"])
 @authenticated
+@idempotent
 @blp.doc(security=BEARER)
 @blp.response(200, CapacityRequestSchema)
 @blp.alt_response(409, description="No counter to accept, or the capacity ran out")
 def accept_counter(request_id):
     """Manufacturers: accept the provider's counter; the capacity is taken now."""
     caller = actor()
-    return _request_done(capacity_requests.accept_counter(caller, request_id), caller)
+    return present_request(capacity_requests.accept_counter(caller, request_id), caller)
 
 
 @blp.route(REQUEST + "/withdraw", methods=["POST"])

@@ -152,3 +152,21 @@ def test_the_fingerprint_covers_method_path_and_body():
     assert base != fingerprint("POST", "/api/v1/y", b'{"a":1}')
     assert base != fingerprint("POST", "/api/v1/x", b'{"a":2}')
     assert fingerprint("POST", "/a", b"b/c") != fingerprint("POST", "/ab", b"/c")
+
+
+def test_an_acceptance_retried_with_its_key_gets_the_acceptance_back(client, shared_outlet,
+                                                                      make_party):
+    outlet_id, provider = shared_outlet
+    maker = make_party("manufacturer")
+    created = client.post("/api/v1/capacity-requests", headers=maker.headers, json={
+        "outlet_id": outlet_id, "tonnes_per_year": 10, "start_date": china_today().isoformat(),
+        "term_months": 12, "form": "co_built"})
+    assert created.status_code == 201, created.get_json()
+    path = f"/api/v1/capacity-requests/{created.get_json()['id']}/accept"
+    headers = {**provider.headers, "Idempotency-Key": "accept-once"}
+    first = client.post(path, headers=headers)
+    again = client.post(path, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.get_json() == first.get_json()
+    assert client.post(path, headers=provider.headers).status_code == 409  # no key: not open
