@@ -20,7 +20,7 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from services.errors import ServiceError
@@ -207,12 +207,18 @@ class OutletForm(FlaskForm):
         return data
 
 
+def whole_fen(form, field) -> None:
+    """Yuan with at most two decimals: a fen amount is never rounded behind the user's back."""
+    if field.data is not None and (field.data * 100) != (field.data * 100).to_integral_value():
+        raise ValidationError(_l("at most two decimals (whole fen)"))
+
+
 class OfferForm(FlaskForm):
     capacity_t_per_year = DecimalField(_l("Capacity offered (t/year)"), validators=[DataRequired()])
     annual_fee_yuan = DecimalField(_l("Annual fee per partner (CNY)"), places=2,
-                                   validators=[DataRequired()])
+                                   validators=[DataRequired(), whole_fen])
     handling_fee_yuan_per_t = DecimalField(_l("Handling fee per tonne (CNY)"), places=2,
-                                           validators=[DataRequired()])
+                                           validators=[DataRequired(), whole_fen])
     min_term_months = IntegerField(_l("Minimum term (months)"), validators=[DataRequired()])
     available_from = DateField(_l("Available from"), validators=[DataRequired()])
     available_to = DateField(_l("Available until"), validators=[Optional()])

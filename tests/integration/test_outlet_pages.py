@@ -48,6 +48,14 @@ def test_provider_creates_assesses_lists_and_offers_in_the_browser(app, client, 
     with app.app_context():
         assert db.session.get(Outlet, outlet_id).status.value == "listed"
 
+    fractional = form_post(client, manage_path, {
+        "offer-capacity_t_per_year": "80", "offer-annual_fee_yuan": "12000.505",
+        "offer-handling_fee_yuan_per_t": "150", "offer-min_term_months": "12",
+        "offer-available_from": "2026-12-01", "offer-available_to": "", "offer-submit": "1"})
+    assert fractional.status_code == 422  # a fee is never rounded to the fen silently
+    with app.app_context():
+        assert db.session.get(Outlet, outlet_id).annual_fee_fen is None
+
     offer = form_post(client, manage_path, {
         "offer-capacity_t_per_year": "80", "offer-annual_fee_yuan": "12000.50",
         "offer-handling_fee_yuan_per_t": "150", "offer-min_term_months": "12",

@@ -132,6 +132,8 @@ def test_paying_twice_gives_one_payment_intent_for_the_gross(stripe_app, on_loca
     assert 'data-testid="pay-by-card"' in page_client.get(path).get_data(as_text=True)
     card = form_post(page_client, f"{path}/pay-by-card", {}, page_path=path)
     assert card.status_code == 200 and first.get_json()["payment_intent"] in card.get_data(as_text=True)
+    assert 'data-status="requires_payment_method"' in card.get_data(as_text=True)
+    assert ">requires_payment_method<" not in card.get_data(as_text=True)  # shown in words
 
 
 def test_production_payment_intent_request_carries_the_transfer_group(stripe_app, shared_outlet,
