@@ -52,6 +52,7 @@ from services import (
 from services.audit import SYSTEM, Actor
 from services.certifiers import CHINA, china_today
 from services.errors import Conflict, NotFound, ValidationFailed
+from services.text_fields import clean_text
 from services.tick import job
 
 TEXT_LIMIT = 2000
@@ -349,15 +350,7 @@ def _finish(actor: Actor, application: CertificationApplication, step: Step, act
 
 
 def _text(value, name: str, errors: dict, *, required: bool, message=None) -> str | None:
-    text = "" if value is None else str(value).strip()
-    if not text:
-        if required:
-            errors[name] = [message or _l("is required")]
-        return None
-    if len(text) > TEXT_LIMIT:
-        errors[name] = [_l("at most %(n)s characters", n=TEXT_LIMIT)]
-        return None
-    return text
+    return clean_text(value, name, errors, limit=TEXT_LIMIT, required=required, message=message)
 
 
 def _as_int(value) -> int | None:

@@ -19,6 +19,7 @@ from app.models import CertificationApplication, CertificationScheme, OutletType
 from services import audit, permissions
 from services.audit import Actor
 from services.errors import Conflict, NotFound, ValidationFailed
+from services.text_fields import clean_text
 
 DATA_FILE = Path(__file__).resolve().parent / "data" / "certification_schemes.json"
 ALL_ITEMS = frozenset(range(1, 25))  # the survey's 24-item checklist
@@ -46,13 +47,7 @@ def check_fields(data: dict, *, creating: bool,
     for name, limit in TEXT_LIMITS.items():
         if not present(name):
             continue
-        value = data.get(name)
-        value = "" if value is None else str(value).strip()
-        if not value:
-            errors[name] = [_l("is required")]
-        elif len(value) > limit:
-            errors[name] = [_l("at most %(n)s characters", n=limit)]
-        else:
+        if (value := clean_text(data.get(name), name, errors, limit=limit)) is not None:
             clean[name] = value
     if present("outlet_types"):
         values = data.get("outlet_types")

@@ -25,6 +25,7 @@ from app.models.types import utcnow
 from services import audit, credit_code, notifications, permissions
 from services.audit import Actor
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from services.text_fields import clean_text
 
 # Audits, deadlines and accreditation end dates are Chinese calendar days (no DST in China).
 CHINA = timezone(timedelta(hours=8))
@@ -84,13 +85,7 @@ def check_accreditation(data: dict, today: date) -> tuple[dict, dict]:
     errors: dict[str, list] = {}
     clean: dict = {}
     for name, limit in ACCREDITATION_LIMITS.items():
-        value = data.get(name)
-        value = "" if value is None else str(value).strip()
-        if not value:
-            errors[name] = [_l("is required")]
-        elif len(value) > limit:
-            errors[name] = [_l("at most %(n)s characters", n=limit)]
-        else:
+        if (value := clean_text(data.get(name), name, errors, limit=limit)) is not None:
             clean[name] = value
     valid_until = data.get("valid_until")
     if isinstance(valid_until, str):
@@ -260,11 +255,8 @@ def declare_relationship(actor: Actor, organization: Organization,
     credit code or id; this certifier may then not audit that organization's outlets."""
     _require_certifier_manager(actor, organization)
     errors: dict[str, list] = {}
-    nature = str(data.get("nature") or "").strip()
-    if not nature:
-        errors["nature"] = [_l("is required: say what ties you to this organization")]
-    elif len(nature) > NATURE_LIMIT:
-        errors["nature"] = [_l("at most %(n)s characters", n=NATURE_LIMIT)]
+    nature = clean_text(data.get("nature") or None, "nature", errors, limit=NATURE_LIMIT,
+                        message=_l("is required: say what ties you to this organization"))
     related = None
     if data.get("credit_code"):
         checked = credit_code.check(str(data["credit_code"]))
