@@ -58,7 +58,7 @@ from app.models import (
     Payment,
 )
 from app.models.types import utcnow
-from services import audit, cost_sharing, handling, ledger, notifications, permissions
+from services import audit, certificates, cost_sharing, handling, ledger, notifications, permissions
 from services.audit import Actor
 from services.certifiers import CHINA, china_today
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -115,15 +115,10 @@ def part_bp(amount: int, bp: int) -> int:
 
 # --- periods and charges (plain computation over loaded rows) -------------------------------
 
-def add_months(day: date, months: int) -> date:
-    month = day.month - 1 + months
-    return date(day.year + month // 12, month % 12 + 1, 1)
-
-
 def period_containing(day: date, kind: str) -> tuple[date, date]:
     months = PERIODS[kind]
     first = date(day.year, ((day.month - 1) // months) * months + 1, 1)
-    return first, add_months(first, months)
+    return first, certificates.add_months(first, months)
 
 
 def periods_between(first_day: date, before: date, kind: str) -> list[tuple[date, date]]:
@@ -132,7 +127,7 @@ def periods_between(first_day: date, before: date, kind: str) -> list[tuple[date
     start, end = period_containing(first_day, kind)
     while end <= before:
         found.append((start, end))
-        start, end = end, add_months(end, PERIODS[kind])
+        start, end = end, certificates.add_months(end, PERIODS[kind])
     return found
 
 
