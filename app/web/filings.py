@@ -97,7 +97,8 @@ def detail(filing_id: int):
         status = 422
     return render_template("filings/detail.html", filing=filing, snapshot=filing.snapshot,
                            changes=filings.change_filing(actor, filing.id), form=form,
-                           reasons=REASONS, today=china_today()), status
+                           reasons=REASONS, today=china_today(),
+                           is_operator=filings.is_operator(actor)), status
 
 
 @bp.get("/filings/<int:filing_id>/download/<fmt>")
