@@ -41,6 +41,7 @@ from app.models.types import utcnow
 from services import (
     agreement_document,
     audit,
+    certificates,
     cost_pools,
     divisions,
     notifications,
@@ -82,12 +83,6 @@ def setting(name: str) -> int:
     if has_app_context():
         return int(current_app.config.get(name, DEFAULTS[name]))
     return DEFAULTS[name]
-
-
-def add_months(day: date, months: int) -> date:
-    from services.certificates import add_months as _add
-
-    return _add(day, months)
 
 
 def china_midnight(day: date) -> datetime:
@@ -405,7 +400,7 @@ def allocate(actor: Actor, request: CapacityRequest, now: datetime) -> Allocatio
                               status=AgreementStatus.PENDING_SIGNATURES, created_at=now)
         _allocate_number(agreement, china_today(now).year)
         reason = "initial"
-    end = add_months(request.start_date, request.term_months)
+    end = certificates.add_months(request.start_date, request.term_months)
     allocation = Allocation(
         agreement=agreement, outlet_id=outlet.id, manufacturer_id=request.manufacturer_id,
         request_id=request.id, form=request.form, tonnes_per_year=request.tonnes_per_year,
@@ -549,7 +544,7 @@ def propose_renewal(actor: Actor, allocation_id: int, now: datetime | None = Non
     if allocation.renewal_end_date is not None:
         raise Conflict(_l("A renewal of this allocation already awaits signatures."))
     lock_offer(allocation.outlet_id)
-    allocation.renewal_end_date = add_months(allocation.end_date, allocation.term_months)
+    allocation.renewal_end_date = certificates.add_months(allocation.end_date, allocation.term_months)
     audit.record(actor, "agreement.renewal_proposed", SUBJECT, allocation.agreement_id,
                  organization_id=allocation.manufacturer_id,
                  data={"allocation_id": allocation.id,

@@ -31,7 +31,7 @@ from app.models import (
     RequestStatus,
 )
 from app.models.types import utcnow
-from services import agreements, audit, notifications, permissions
+from services import agreements, audit, certificates, notifications, permissions
 from services.audit import Actor
 from services.certifiers import china_today
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -171,7 +171,7 @@ def check_terms(data: dict, offer, today: date, *, countering: bool) -> dict:
             errors["start_date"] = [_l("must be within two years")]
     clean["start_date"] = start
     if start and clean["term_months"] and offer.available_to:
-        end = agreements.add_months(start, clean["term_months"])
+        end = certificates.add_months(start, clean["term_months"])
         if end > offer.available_to:
             errors["term_months"] = [_l("the term would end on %(end)s, after the offer ends "
                                         "(%(to)s)", end=end.isoformat(),
