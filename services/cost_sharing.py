@@ -35,7 +35,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from fractions import Fraction
 from numbers import Real
 
@@ -141,10 +141,6 @@ def prorated(amount_per_year: int, anchor: date, start: date, end: date) -> int:
     return accrued(amount_per_year, anchor, end) - accrued(amount_per_year, anchor, start)
 
 
-def calendar_year_anchor(day: date) -> date:
-    return date(day.year, 1, 1)
-
-
 @dataclass(frozen=True)
 class Membership:
     """A maker sharing the pool on the days [start, end) with a weight."""
@@ -173,7 +169,3 @@ def recurring_charges(amount_per_year: int, memberships: list[Membership], start
         for maker, part in split(amount, sharing).items():
             charges[maker] = charges.get(maker, 0) + part
     return charges
-
-
-def days(start: date, end: date) -> list[date]:
-    return [start + timedelta(days=i) for i in range((end - start).days)]
