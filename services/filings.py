@@ -595,16 +595,9 @@ def public_list_rows() -> list[dict]:
         select(Outlet).where(Outlet.status == OutletStatus.LISTED)
         .order_by(Outlet.province_code, Outlet.city_code, Outlet.district_code, Outlet.name, Outlet.id)
     ).scalars().all()
-    index = divisions.index()
-
-    def name(code):
-        ref = index.get(code) if code else None
-        return ref.name if ref else (code or "")
-
     rows = []
     for outlet in outlets:
-        places = {"province": name(outlet.province_code), "city": name(outlet.city_code),
-                  "district": name(outlet.district_code)}
+        places = place_names(outlet)
         filers = makers.get(outlet.id) or [(outlet.provider.legal_name, outlet.establishment.value)]
         for enterprise, form in filers:
             rows.append({"values": {
