@@ -516,8 +516,9 @@ def _require_manager(actor: Actor, allocation: Allocation) -> None:
     permissions.require(actor.user, "agreements.sign", organization)
 
 
-def _clean_reason(reason, *, required: bool) -> str | None:
-    text = (reason or "").strip() if isinstance(reason, str | type(None)) else str(reason)
+def clean_reason(reason, *, required: bool) -> str | None:
+    """A stripped reason of at most TEXT_LIMIT characters (None when empty and optional)."""
+    text = "" if reason is None else str(reason).strip()
     if not text:
         if required:
             raise ValidationFailed(_l("Give a reason."), {"reason": [_l("is required")]})
@@ -560,7 +561,7 @@ def give_notice(actor: Actor, allocation_id: int, reason: str | None,
     now = now or utcnow()
     allocation = get_allocation(actor, allocation_id)
     _require_manager(actor, allocation)
-    reason = _clean_reason(reason, required=False)
+    reason = clean_reason(reason, required=False)
     if allocation.status is not AllocationStatus.ACTIVE:
         raise Conflict(_l("Notice can be given only on an active allocation."))
     if allocation.notice_given_at is not None:
@@ -639,7 +640,7 @@ def terminate(actor: Actor, agreement_id: int, reason: str | None, *,
     """An operator ends one allocation, or the whole agreement, today."""
     now = now or utcnow()
     permissions.require_operator(actor.user, "contracts.moderate")
-    reason = _clean_reason(reason, required=True)
+    reason = clean_reason(reason, required=True)
     agreement = get_visible(actor, agreement_id, for_update=True)
     targets = [a for a in agreement.allocations if a.status in HOLDS_CAPACITY
                and (allocation_id is None or a.id == allocation_id)]

@@ -410,10 +410,7 @@ def cancel(actor: Actor, request_id: int, reason: str | None, *,
 
 def _close_with_reason(actor: Actor, request_id: int, action: str, reason, now) -> CapacityRequest:
     request, step = _begin(actor, request_id, action)
-    errors: dict = {}
-    text = _text(reason, "reason", errors, required=True)
-    if errors:
-        raise ValidationFailed(_l("Give a reason."), errors)
+    text = agreements.clean_reason(reason, required=True)
     request.reason = text
     return _finish(actor, request, step, action, now, data={"reason": text},
                    params={"reason": text})
@@ -422,10 +419,7 @@ def _close_with_reason(actor: Actor, request_id: int, action: str, reason, now) 
 def withdraw(actor: Actor, request_id: int, reason: str | None = None, *,
              now: datetime | None = None) -> CapacityRequest:
     request, step = _begin(actor, request_id, "withdraw")
-    errors: dict = {}
-    text = _text(reason, "reason", errors, required=False)
-    if errors:
-        raise ValidationFailed(_l("The reason is too long."), errors)
+    text = agreements.clean_reason(reason, required=False)
     request.reason = text
     return _finish(actor, request, step, "withdraw", now or utcnow(), data={"reason": text},
                    params={"reason": text or ""})
