@@ -345,7 +345,9 @@ def pay_by_card(invoice_id: int):
     return render_template("billing/card.html", invoice=invoice, started=started)
 
 
-def _operator_step(invoice_id: int, form: FlaskForm, name: str, step):
+def _operator_step(invoice_id: int, form: FlaskForm, name: str, step, done):
+    """Run an operator's step on an invoice: flash `done` and go back to the invoice, or show
+    the invoice page again with `form` (under `name`) carrying the errors."""
     status = 422
     if form.validate_on_submit():
         try:
@@ -356,7 +358,8 @@ def _operator_step(invoice_id: int, form: FlaskForm, name: str, step):
             show_errors(form, error, {"amount_fen": "amount_yuan"})
             status = error.status
         else:
-            return None
+            flash(done, "success")
+            return _back(invoice_id)
     return _invoice_page(invoices.get_visible(current_actor(), invoice_id), status, **{name: form})
 
 
@@ -364,24 +367,18 @@ def _operator_step(invoice_id: int, form: FlaskForm, name: str, step):
 @login_required
 def write_off(invoice_id: int):
     form = WriteOffForm(prefix="writeoff")
-    page = _operator_step(invoice_id, form, "write_off_form",
-                          lambda: invoices.write_off(current_actor(), invoice_id, form.reason.data))
-    if page is not None:
-        return page
-    flash(_("Written off."), "success")
-    return _back(invoice_id)
+    return _operator_step(invoice_id, form, "write_off_form",
+                          lambda: invoices.write_off(current_actor(), invoice_id, form.reason.data),
+                          _("Written off."))
 
 
 @bp.post("/invoices/<int:invoice_id>/credit-notes")
 @login_required
 def credit(invoice_id: int):
     form = CreditForm(prefix="credit")
-    page = _operator_step(invoice_id, form, "credit_form", lambda: invoices.credit(
-        current_actor(), invoice_id, _fen(form, "amount_yuan"), form.reason.data))
-    if page is not None:
-        return page
-    flash(_("Credit note issued."), "success")
-    return _back(invoice_id)
+    return _operator_step(invoice_id, form, "credit_form", lambda: invoices.credit(
+        current_actor(), invoice_id, _fen(form, "amount_yuan"), form.reason.data),
+        _("Credit note issued."))
 
 
 @bp.post("/invoices/<int:invoice_id>/refunds")
@@ -390,13 +387,9 @@ def refund(invoice_id: int):
     from services.payments import refunds
 
     form = RefundForm(prefix="refund")
-    page = _operator_step(invoice_id, form, "refund_form", lambda: refunds.refund_overpayment(
+    return _operator_step(invoice_id, form, "refund_form", lambda: refunds.refund_overpayment(
         current_actor(), invoice_id, amount_fen=_fen(form, "amount_yuan"), method=form.method.data,
-        reason=form.reason.data))
-    if page is not None:
-        return page
-    flash(_("Refund recorded."), "success")
-    return _back(invoice_id)
+        reason=form.reason.data), _("Refund recorded."))
 
 
 # --- statement, bank account, statement import -------------------------------------------------
