@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask import Response, current_app, request
+from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 
 from app.api.common import BEARER, actor, authenticated, file_answer, json_answer
@@ -118,7 +119,7 @@ def _maker_for(manufacturer_id):
     if manufacturer_id and filings.is_operator(actor()):
         maker = db.session.get(Organization, manufacturer_id)
         if maker is None:
-            raise ValidationFailed("Unknown manufacturer.", {"manufacturer_id": ["not found"]})
+            raise ValidationFailed(_l("Unknown manufacturer."), {"manufacturer_id": [_l("not found")]})
         return maker
     return filings.manufacturer_of(actor())
 
