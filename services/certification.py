@@ -821,11 +821,14 @@ def flag_overdue(now: datetime, *, response_days: int = DEFAULT_RESPONSE_DAYS,
     return flagged
 
 
+def deadline_days(config) -> dict:
+    """{response_days, corrective_days} from the app config, defaulting to the rules above."""
+    return {"response_days": int(config.get("CERTIFICATION_RESPONSE_DAYS", DEFAULT_RESPONSE_DAYS)),
+            "corrective_days": int(config.get("CERTIFICATION_CORRECTIVE_DAYS", DEFAULT_CORRECTIVE_DAYS))}
+
+
 @job("certification.overdue_applications")
 def overdue_applications_job(now: datetime) -> int:
     from flask import current_app
 
-    config = current_app.config
-    return flag_overdue(
-        now, response_days=int(config.get("CERTIFICATION_RESPONSE_DAYS", DEFAULT_RESPONSE_DAYS)),
-        corrective_days=int(config.get("CERTIFICATION_CORRECTIVE_DAYS", DEFAULT_CORRECTIVE_DAYS)))
+    return flag_overdue(now, **deadline_days(current_app.config))

@@ -217,14 +217,6 @@ class ApplicationEventSchema(ma.Schema):
 
 # --- helpers --------------------------------------------------------------------------------
 
-def deadline_days() -> dict:
-    config = current_app.config
-    return {"response_days": int(config.get("CERTIFICATION_RESPONSE_DAYS",
-                                            certification.DEFAULT_RESPONSE_DAYS)),
-            "corrective_days": int(config.get("CERTIFICATION_CORRECTIVE_DAYS",
-                                              certification.DEFAULT_CORRECTIVE_DAYS))}
-
-
 def present(application, caller) -> dict:
     side = certification.side_of(caller, application)
     unanswered = certification.unanswered_nonconformities(application.findings)
@@ -239,7 +231,7 @@ def present(application, caller) -> dict:
         "certifier_name": application.certifier.legal_name,
         "purpose": application.purpose.value,
         "status": application.status.value,
-        "deadline": certification.deadline_of(application, **deadline_days()),
+        "deadline": certification.deadline_of(application, **certification.deadline_days(current_app.config)),
         "waiting_on": waiting.value if waiting else None,
         "audited_items": certification.items_for(application),
         "your_side": side.value if side else None,

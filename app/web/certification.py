@@ -13,7 +13,6 @@ from flask_wtf.csrf import validate_csrf
 from sqlalchemy import select
 from wtforms import ValidationError
 
-from app.api.certification import deadline_days
 from app.api.outlets import send_evidence
 from app.extensions import db
 from app.models import (
@@ -120,7 +119,7 @@ def index():
     actor = current_actor()
     applications = certification.list_for(actor, organization.id)
     context = {"organization": organization, "applications": applications,
-               "days": deadline_days()}
+               "days": certification.deadline_days(current_app.config)}
     if organization.kind is OrgKind.PROVIDER:
         busy = {a.outlet_id for a in applications if a.status in certification.OPEN}
         context["outlets"] = [o for o in outlets.of_provider(actor, organization)
@@ -203,7 +202,7 @@ def _page(application, status: int = 200, **forms):
         "actions": certification.actions_for(application.status, side),
         "items": items, "findings": findings, "item_title": _item_title,
         "open": certification.open_nonconformities(application.findings),
-        "deadline": certification.deadline_of(application, **deadline_days()),
+        "deadline": certification.deadline_of(application, **certification.deadline_days(current_app.config)),
         "waiting_on": certification.waiting_on(
             application.status, len(certification.unanswered_nonconformities(application.findings))),
         "standing": (certification.certifier_standing(application, today)
