@@ -34,15 +34,12 @@ def canonical(value) -> bytes:
                       default=str).encode("utf-8")
 
 
-safe_text = safe_cell  # the shared rule (services/spreadsheet_safety.py)
-
-
 def table(rows: Iterable[dict], layout: dict) -> Iterable[list]:
     """Each row's cells in the layout's column order."""
     keys = [c["key"] for c in layout["columns"]]
     for row in rows:
         values = row["values"]
-        yield [safe_text(values.get(k)) for k in keys]
+        yield [safe_cell(values.get(k)) for k in keys]
 
 
 def headers(layout: dict) -> list[str]:
@@ -54,8 +51,7 @@ def to_csv(rows: list[dict], layout: dict) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(headers(layout))
-    for cells in table(rows, layout):
-        writer.writerow(["" if v is None else v for v in cells])
+    writer.writerows(table(rows, layout))  # csv writes None as ""
     return buffer.getvalue().encode("utf-8-sig")
 
 
@@ -176,7 +172,7 @@ def to_xlsx(snapshot: dict, layout: dict) -> bytes:
     flagged_columns = [{"key": "reason", "header": "未纳入原因", "width": 36},
                        *[c for c in layout["columns"] if c["key"] != "row_number"]]
     _sheet_table(workbook, layout["flagged_sheet"], layout["flagged_sheet"], subtitle, flagged_columns,
-                 ([item["reason_text"], *[safe_text(item["values"].get(c["key"]))
+                 ([item["reason_text"], *[safe_cell(item["values"].get(c["key"]))
                                           for c in flagged_columns[1:]]]
                   for item in snapshot["flagged"]), styles, alert_column=0)
     buffer = io.BytesIO()
