@@ -119,7 +119,7 @@ class CounterForm(FlaskForm):
 
 
 class ReasonForm(FlaskForm):
-    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=2000)],
+    reason = TextAreaField(_l("Reason"), validators=[Optional(), Length(max=agreements.TEXT_LIMIT)],
                            render_kw={"rows": 2})
     submit = SubmitField(_l("Confirm"))
 
@@ -132,7 +132,8 @@ class SignForm(FlaskForm):
 
 class TerminateForm(FlaskForm):
     allocation_id = SelectField(_l("What to terminate"), validate_choice=False)
-    reason = TextAreaField(_l("Reason (required)"), validators=[Optional(), Length(max=2000)],
+    reason = TextAreaField(_l("Reason (required)"),
+                           validators=[Optional(), Length(max=agreements.TEXT_LIMIT)],
                            render_kw={"rows": 2})
     submit = SubmitField(_l("Terminate today"))
 
