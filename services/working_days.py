@@ -66,7 +66,3 @@ def calendar() -> Calendar:
 
 def add_working_days(start: date, count: int) -> date:
     return calendar().add_working_days(start, count)
-
-
-def is_working_day(day: date) -> bool:
-    return calendar().is_working_day(day)
