@@ -240,8 +240,8 @@ def invoice_list():
 
 
 def _invoice_page(invoice, status: int = 200, **forms):
-    organization_id = None if _is_operator() else _membership().organization_id
     operator = _is_operator()
+    organization_id = None if operator else _membership().organization_id
     payee = _manages(invoice.issuer_id)
     transfer_form = forms.get("transfer_form") or TransferForm(prefix="transfer")
     if not transfer_form.received_on.data:
