@@ -550,7 +550,8 @@ def detect_changes_due(now: datetime) -> int:
         maker = db.session.get(Organization, maker_id)
         current = snapshot_for(maker, today, since=base.as_of, obligations=False, joint=False, now=now)
         still_open = _open_due(maker_id)
-        if fingerprint(current["rows"]) == base.rows_sha256:
+        rows_sha256 = fingerprint(current["rows"])
+        if rows_sha256 == base.rows_sha256:
             for due in still_open:
                 due.resolved_at = now
             continue
@@ -559,7 +560,7 @@ def detect_changes_due(now: datetime) -> int:
         changes = diff(base.snapshot, current)
         due = FilingChangeDue(manufacturer_id=maker_id, base_filing_id=base.id, detected_on=today,
                               due_on=working_days.add_working_days(today, days),
-                              rows_sha256=fingerprint(current["rows"]), summary=changes["counts"],
+                              rows_sha256=rows_sha256, summary=changes["counts"],
                               created_at=now)
         db.session.add(due)
         db.session.flush()
