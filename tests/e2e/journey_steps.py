@@ -18,14 +18,14 @@ import urllib.request
 import uuid
 import zlib
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from playwright.sync_api import expect
 
 from services.credit_code import make
+from tests.e2e.helpers import china_today, click_and_wait, path_of
 
 PASSWORD = "e2e-journey-password-1"  # every organization signed up here
 OPERATOR = "operator@outletpool.demo"
@@ -35,20 +35,6 @@ SHENZHEN = "440300"
 OUTLET_ADDRESS = "广东省深圳市南山区科技园南区18号"
 ORG_ADDRESS = "广东省深圳市南山区科技园"
 CHECKLIST_ITEMS = 24
-
-
-def path_of(page) -> str:
-    return urlsplit(page.url).path
-
-
-def china_today() -> date:
-    return (datetime.now(UTC) + timedelta(hours=8)).date()
-
-
-def click_and_wait(page, locator):
-    with page.expect_navigation() as navigation:
-        locator.click()
-    return navigation.value
 
 
 def no_flash_errors(page) -> None:

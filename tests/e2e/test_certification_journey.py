@@ -10,11 +10,11 @@ and in Chinese, and the provider's inbox holds unread notifications about it.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
-from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
+
+from tests.e2e.helpers import china_today, click_and_wait, path_of
 
 pytestmark = pytest.mark.e2e
 
@@ -25,19 +25,6 @@ NONCONFORMING_ITEM = 5
 FINDING_NOTE = "Fire extinguisher inspection tag missing"
 CORRECTIVE_ACTION = "已更换灭火器并补挂检验标签 / extinguisher replaced and tagged"
 CHECKLIST_ITEMS = 24
-
-
-def path_of(page) -> str:
-    return urlsplit(page.url).path
-
-
-def china_today() -> date:
-    return (datetime.now(UTC) + timedelta(hours=8)).date()
-
-
-def click_and_wait(page, locator) -> None:
-    with page.expect_navigation():
-        locator.click()
 
 
 def status_of(page) -> str:

@@ -10,13 +10,12 @@ provider signs, and both see the agreement active, its version with both signatu
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import DEMO_PASSWORD
+from tests.e2e.helpers import china_today, click_and_wait, no_browser_errors, path_of
 
 pytestmark = pytest.mark.e2e
 
@@ -28,29 +27,9 @@ REQUEST_PATH = re.compile(r"/contracts/requests/(\d+)")
 AGREEMENT_PATH = re.compile(r"/contracts/agreements/(\d+)")
 
 
-def path_of(page) -> str:
-    return urlsplit(page.url).path
-
-
-def china_today():
-    return (datetime.now(UTC) + timedelta(hours=8)).date()
-
-
-def click_and_wait(page, locator):
-    with page.expect_navigation() as navigation:
-        locator.click()
-    return navigation.value
-
-
 def no_flash_errors(page) -> None:
     errors = page.locator(".flash-error").all_inner_texts()
     assert errors == [], errors
-
-
-def no_browser_errors(page, *, allowed_statuses=()) -> None:
-    assert page.events.page_errors == []
-    assert page.events.csp_errors() == []
-    assert [s for s, _url in page.events.bad_responses if s not in allowed_statuses] == []
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 import uuid
 from pprint import pformat
-from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
 
 from services.credit_code import ALPHABET, make
+from tests.e2e.helpers import path_of
 
 pytestmark = pytest.mark.e2e
 
@@ -23,10 +23,6 @@ DEMO_LOGINS = {  # `flask setup` creates these; the password is "outletpool-demo
 PENDING_DEMO_ORG = "捷运物流仓储有限公司"
 SIGNUP_ADDRESS = "广东省深圳市南山区科技园"
 CJK = re.compile(r"[\u4e00-\u9fff]")
-
-
-def path_of(page) -> str:
-    return urlsplit(page.url).path
 
 
 def unique_credit_code(organization_code: str | None = None) -> str:

@@ -22,6 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.helpers import no_browser_errors, path_of
+
 pytestmark = pytest.mark.e2e
 
 MAKER = "maker@outletpool.demo"
@@ -30,17 +32,6 @@ HEADER = "城市,年份,销量,保有量"  # the CSV template's header row
 GOOD_ROWS = ["440300,2025,1200,9000", "430100,2025,50,"]
 CSV_BOM = b"\xef\xbb\xbf"
 PLAN_PATH = re.compile(r"/coverage-plans/(\d+)")
-
-
-def path_of(page) -> str:
-    return urlsplit(page.url).path
-
-
-def no_browser_errors(page) -> None:
-    assert page.events.page_errors == []
-    assert page.events.csp_errors() == []
-    assert page.events.console_errors() == []
-    assert page.events.bad_responses == []
 
 
 def upload(page, path) -> int | None:
@@ -155,7 +146,7 @@ def test_maker_uploads_sales_sees_obligations_plans_and_cobuilding(
     expect(changsha.locator("td").nth(2)).to_have_text("50")
     expect(changsha.locator("td").nth(3)).to_have_text("—")
     screenshot(page, "sales-upload-accepted")
-    no_browser_errors(page)
+    no_browser_errors(page, console=True)
 
     # (2) /obligations: Shenzhen both types, Changsha collection only; the map; the export.
     page.events.clear()
@@ -183,7 +174,7 @@ def test_maker_uploads_sales_sees_obligations_plans_and_cobuilding(
     expect(obligations_map.locator("path.leaflet-interactive")).to_have_count(markers)
     page.wait_for_load_state("networkidle")
     screenshot(page, "obligations")
-    no_browser_errors(page)
+    no_browser_errors(page, console=True)
 
     with page.expect_download() as download_info:
         page.get_by_test_id("export-links").locator("a", has_text="CSV").click()
@@ -205,7 +196,7 @@ def test_maker_uploads_sales_sees_obligations_plans_and_cobuilding(
         f"tbody tr[data-division='{SHENZHEN}'] td").nth(4).locator("span")).to_have_count(2)
     zh.wait_for_load_state("networkidle")
     screenshot(zh, "obligations")
-    no_browser_errors(zh)
+    no_browser_errors(zh, console=True)
 
     # (3) /coverage-plans: the defaults, then certified outlets only; compared.
     page.events.clear()
@@ -237,7 +228,7 @@ def test_maker_uploads_sales_sees_obligations_plans_and_cobuilding(
     page.goto("/coverage-plans")
     listed = page.get_by_test_id("plans").locator("tbody tr td:nth-child(2) a")
     assert {str(first), str(second)} <= set(listed.all_inner_texts())
-    no_browser_errors(page)
+    no_browser_errors(page, console=True)
 
     # (4) /cobuilding: the saving, or why there is none.
     page.events.clear()
@@ -255,7 +246,7 @@ def test_maker_uploads_sales_sees_obligations_plans_and_cobuilding(
         assert re.search(r"\d", figure), f"no saving figure and no explanation: {figure!r}"
     expect(saving.locator("dt", has_text="Your cost alone")).to_have_count(1)
     screenshot(page, "cobuilding")
-    no_browser_errors(page)
+    no_browser_errors(page, console=True)
     # The dashboard now carries the answer just computed (the demo maker takes part).
     page.goto("/dashboard")
     card = page.get_by_test_id("cobuilding-card")

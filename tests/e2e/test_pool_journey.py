@@ -16,11 +16,12 @@ import csv
 import io
 import re
 import uuid
-from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import expect
+
+from tests.e2e.helpers import china_today, path_of
 
 pytestmark = pytest.mark.e2e
 
@@ -30,14 +31,6 @@ GUANGDONG, SHENZHEN = "440000", "440300"
 FAILING_ITEM = 7  # the item answered "fail" on the first try
 RULE_CITATION = re.compile(r"\(rule [A-Z][A-Za-z0-9.-]*-collection; source: .+\)")
 CSV_BOM = b"\xef\xbb\xbf"
-
-
-def path_of(page) -> str:
-    return urlsplit(page.url).path
-
-
-def china_today() -> date:
-    return (datetime.now(UTC) + timedelta(hours=8)).date()
 
 
 def submit(page, form) -> int | None:

@@ -1,0 +1,31 @@
+"""Small page helpers shared by the e2e journeys."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import urlsplit
+
+
+def path_of(page) -> str:
+    return urlsplit(page.url).path
+
+
+def china_today() -> date:
+    return (datetime.now(UTC) + timedelta(hours=8)).date()
+
+
+def click_and_wait(page, locator):
+    """Click and wait for the navigation it starts; return the response it landed on."""
+    with page.expect_navigation() as navigation:
+        locator.click()
+    return navigation.value
+
+
+def no_browser_errors(page, *, allowed_statuses=(), console: bool = False) -> None:
+    """No uncaught script error, no CSP violation, no 4xx/5xx response except allowed_statuses;
+    with console=True, no console error either."""
+    assert page.events.page_errors == []
+    assert page.events.csp_errors() == []
+    if console:
+        assert page.events.console_errors() == []
+    assert [s for s, _url in page.events.bad_responses if s not in allowed_statuses] == []
