@@ -38,6 +38,7 @@ from app.web.forms import (
     SchemeForm,
     VerificationForm,
     apply_errors,
+    commit_action,
 )
 from services import (
     certification,
@@ -166,13 +167,8 @@ def apply(outlet_id: int):
         if certificate is not None:
             data.update(certificate_id=certificate.id, scheme_id=certificate.scheme_id,
                         certifier_id=certificate.certifier_id)
-        try:
-            application = certification.apply(actor, data)
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
+        application, refused = commit_action(form, lambda: certification.apply(actor, data))
+        if refused is None:
             flash(_("Application sent to %(org)s.", org=application.certifier.legal_name), "success")
             return redirect(url_for("certification.detail", application_id=application.id))
     return render_template("certification/apply.html", outlet=outlet, form=form,
@@ -283,16 +279,13 @@ def with_reason(application_id: int, step: str):
     actor = current_actor()
     form = ReasonForm(prefix="reason")
     if form.validate_on_submit():
-        try:
-            if step == "refuse":
-                certification.decide(actor, application_id, "refuse", form.reason.data)
-            else:
-                getattr(certification, step)(actor, application_id, form.reason.data)
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            apply_errors(form, error)
+        if step == "refuse":
+            _done, refused = commit_action(form, lambda: certification.decide(
+                actor, application_id, "refuse", form.reason.data))
         else:
+            _done, refused = commit_action(form, lambda: getattr(certification, step)(
+                actor, application_id, form.reason.data))
+        if refused is None:
             flash({"decline": _("Application declined."), "withdraw": _("Application withdrawn."),
                    "refuse": _("Certification refused.")}[step], "success")
             return _back(application_id)
@@ -306,14 +299,9 @@ def schedule(application_id: int):
     form = ScheduleAuditForm(prefix="schedule")
     form.auditor_id.choices = []
     if form.validate_on_submit():
-        try:
-            certification.schedule_audit(actor, application_id, form.audit_date.data,
-                                         form.auditor_id.data)
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
+        _done, refused = commit_action(form, lambda: certification.schedule_audit(
+            actor, application_id, form.audit_date.data, form.auditor_id.data))
+        if refused is None:
             flash(_("The on-site audit is scheduled."), "success")
             return _back(application_id)
     return _page(certification.get_visible(actor, application_id), 422, schedule_form=form)
@@ -422,15 +410,11 @@ def accreditation():
     current = certifiers.accreditation_of(organization.id)
     form = AccreditationForm(obj=current)
     if form.validate_on_submit():
-        try:
-            certifiers.record_accreditation(current_actor(), organization, {
+        _done, refused = commit_action(form, lambda: certifiers.record_accreditation(
+            current_actor(), organization, {
                 "number": form.number.data, "accrediting_body": form.accrediting_body.data,
-                "valid_until": form.valid_until.data})
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
+                "valid_until": form.valid_until.data}))
+        if refused is None:
             flash(_("Accreditation saved; an operator will verify it."), "success")
             return redirect(url_for("certification.accreditation"))
     problem = certifiers.standing_of(organization, china_today())
@@ -448,14 +432,9 @@ def relationships():
     actor = current_actor()
     form = RelationshipForm()
     if form.validate_on_submit():
-        try:
-            certifiers.declare_relationship(actor, organization, {
-                "credit_code": form.credit_code.data, "nature": form.nature.data})
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
+        _done, refused = commit_action(form, lambda: certifiers.declare_relationship(
+            actor, organization, {"credit_code": form.credit_code.data, "nature": form.nature.data}))
+        if refused is None:
             flash(_("Relationship declared: you will not be able to audit this organization."),
                   "success")
             return redirect(url_for("certification.relationships"))
@@ -522,16 +501,13 @@ def scheme_form(scheme_id: int | None = None):
     scheme = certification_schemes.get(scheme_id) if scheme_id is not None else None
     form = _scheme_form(scheme)
     if form.validate_on_submit():
-        try:
-            if scheme is None:
-                certification_schemes.create(current_actor(), form.scheme_data())
-            else:
-                certification_schemes.update(current_actor(), scheme.id, form.scheme_data())
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            apply_errors(form, error)
+        if scheme is None:
+            _done, refused = commit_action(form, lambda: certification_schemes.create(
+                current_actor(), form.scheme_data()))
         else:
+            _done, refused = commit_action(form, lambda: certification_schemes.update(
+                current_actor(), scheme.id, form.scheme_data()))
+        if refused is None:
             flash(_("Scheme saved."), "success")
             return redirect(url_for("certification.schemes"))
     return render_template(
