@@ -146,6 +146,10 @@ class Invoice(db.Model):
         """Left to pay; negative when over-paid (the customer's credit)."""
         return self.gross_fen - self.paid_fen - self.credited_fen - self.written_off_fen
 
+    def is_overdue(self, today: date) -> bool:
+        """Still open after its due date (the rule services.invoices.overdue_for queries)."""
+        return self.status is InvoiceStatus.OPEN and self.due_on < today
+
 
 class InvoiceLine(db.Model):
     __tablename__ = "invoice_lines"
