@@ -10,12 +10,11 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, FloatField, StringField, SubmitField
 from wtforms.validators import NumberRange, Optional
 
-from app.extensions import db
 from app.models import OrgKind
 from app.security import current_actor, current_membership
-from app.web.forms import apply_errors
+from app.web.forms import commit_action
 from services import coverage_plans
-from services.errors import NotFound, ServiceError
+from services.errors import NotFound
 
 bp = Blueprint("coverage_plans", __name__)
 
@@ -76,13 +75,8 @@ def index():
     actor, maker = current_actor(), _maker()
     form = PlanForm()
     if form.validate_on_submit():
-        try:
-            plan = coverage_plans.create(actor, maker, form.plan_data())
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
+        plan, refused = commit_action(form, lambda: coverage_plans.create(actor, maker, form.plan_data()))
+        if refused is None:
             flash(_("Plan computed."), "success")
             return redirect(url_for("coverage_plans.detail", plan_id=plan.id))
     plans = coverage_plans.list_for(actor, maker)

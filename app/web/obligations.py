@@ -17,7 +17,7 @@ from wtforms.validators import DataRequired, NumberRange, Optional
 from app.extensions import db
 from app.models import OrgKind
 from app.security import current_actor, current_membership
-from app.web.forms import apply_errors
+from app.web.forms import apply_errors, commit_action
 from services import divisions, obligations, sales
 from services.certifiers import china_today
 from services.errors import ServiceError
@@ -58,13 +58,10 @@ def sales_page():
     entry, upload = SalesEntryForm(prefix="entry"), SalesUploadForm(prefix="upload")
     rejected, result, status = None, None, 200
     if entry.submit.data and entry.validate_on_submit():
-        try:
-            sales.record_one(actor, maker, {"division": entry.division.data, "year": entry.year.data,
-                                            "sales": entry.sales.data, "parc": entry.parc.data})
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            apply_errors(entry, error)
+        _done, refused = commit_action(entry, lambda: sales.record_one(actor, maker, {
+            "division": entry.division.data, "year": entry.year.data,
+            "sales": entry.sales.data, "parc": entry.parc.data}))
+        if refused is not None:
             status = 422
         else:
             flash(_("Figures saved."), "success")
