@@ -311,7 +311,7 @@ def issue(agreement: Agreement, maker_id: int, start: date, end: date, lines: li
 
 def _params(invoice: Invoice, agreement: Agreement | None = None) -> dict:
     agreement = agreement or invoice.agreement
-    return {"number": invoice.number, "gross": f"{invoice.gross_fen / 100:,.2f}",
+    return {"number": invoice.number, "gross": handling.yuan_text(invoice.gross_fen),
             "due_on": invoice.due_on.isoformat(), "outlet": agreement.outlet.name,
             "reference": invoice.payment_reference}
 
@@ -472,8 +472,8 @@ def apply_payment(actor: Actor, invoice: Invoice, *, provider: str, external_id:
                  data={"payment_id": payment.id, "provider": provider, "amount_fen": amount_fen,
                        "external_id": external_id, "state": state})
     notifications.notify([invoice.customer_id, invoice.issuer_id], "invoice.payment_received",
-                         {**_params(invoice), "amount": f"{amount_fen / 100:,.2f}",
-                          "outstanding": f"{invoice.outstanding_fen / 100:,.2f}"},
+                         {**_params(invoice), "amount": handling.yuan_text(amount_fen),
+                          "outstanding": handling.yuan_text(invoice.outstanding_fen)},
                          link=link_for(invoice))
     return payment, True
 
@@ -541,7 +541,7 @@ def credit(actor: Actor, invoice_id: int, amount_fen, reason: str, now: datetime
                  data={"amount_fen": amount_fen, "net_fen": net_part, "tax_fen": tax_part,
                        "fee_fen": fee_part, "reason": reason})
     notifications.notify([invoice.customer_id, invoice.issuer_id], "invoice.credited",
-                         {**_params(invoice), "amount": f"{amount_fen / 100:,.2f}", "reason": reason},
+                         {**_params(invoice), "amount": handling.yuan_text(amount_fen), "reason": reason},
                          link=link_for(invoice))
     return invoice
 
@@ -576,7 +576,7 @@ def remind_overdue(now: datetime) -> int:
                      organization_id=invoice.issuer_id, data={"days_overdue": late})
         notifications.notify([invoice.customer_id, invoice.issuer_id], "invoice.overdue",
                              {**_params(invoice), "days": late,
-                              "outstanding": f"{invoice.outstanding_fen / 100:,.2f}"},
+                              "outstanding": handling.yuan_text(invoice.outstanding_fen)},
                              link=link_for(invoice))
         sent += 1
     return sent

@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
 from app.models.types import utcnow
-from services import audit, invoices, ledger, notifications, permissions
+from services import audit, handling, invoices, ledger, notifications, permissions
 from services.audit import Actor
 from services.certifiers import china_today
 from services.errors import Conflict, PermissionDenied, ValidationFailed
@@ -78,7 +78,7 @@ def refund_overpayment(actor: Actor, invoice_id: int, *, amount_fen, method: str
     audit.record(actor, "invoice.refunded", invoices.SUBJECT, invoice.id, organization_id=invoice.issuer_id,
                  data={"amount_fen": amount_fen, "method": method, "refund": external, "reason": text})
     notifications.notify([invoice.customer_id, invoice.issuer_id], "invoice.refunded",
-                         {**invoices._params(invoice), "amount": f"{amount_fen / 100:,.2f}",
+                         {**invoices._params(invoice), "amount": handling.yuan_text(amount_fen),
                           "reason": text}, link=invoices.link_for(invoice))
     return {"invoice_id": invoice.id, "amount_fen": amount_fen, "method": method, "refund": external,
             "outstanding_fen": invoice.outstanding_fen, "state": invoices.payment_state(invoice)}
