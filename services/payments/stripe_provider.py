@@ -170,12 +170,15 @@ def handle_webhook(payload: bytes, signature: str | None, now: datetime | None =
         result.update(_succeeded(intent, now))
     elif event.type in ("payment_intent.payment_failed", "payment_intent.processing",
                         "payment_intent.canceled"):
-        attempt = db.session.execute(select(PaymentAttempt).where(
-            PaymentAttempt.provider == NAME, PaymentAttempt.external_id == intent["id"])
-        ).scalar_one_or_none()
+        attempt = _attempt_for(intent["id"])
         if attempt is not None and attempt.status != "succeeded":  # never undo a success
             attempt.status = intent["status"]
     return result
+
+
+def _attempt_for(intent_id: str) -> PaymentAttempt | None:
+    return db.session.execute(select(PaymentAttempt).where(
+        PaymentAttempt.provider == NAME, PaymentAttempt.external_id == intent_id)).scalar_one_or_none()
 
 
 def _succeeded(intent: dict, now: datetime) -> dict:
@@ -184,9 +187,7 @@ def _succeeded(intent: dict, now: datetime) -> dict:
                                  .with_for_update()).scalar_one_or_none()
     if invoice is None:
         return {"ignored": "no such invoice"}
-    attempt = db.session.execute(select(PaymentAttempt).where(
-        PaymentAttempt.provider == NAME, PaymentAttempt.external_id == intent["id"])
-    ).scalar_one_or_none()
+    attempt = _attempt_for(intent["id"])
     if attempt is not None:
         attempt.status = "succeeded"
     received = (datetime.fromtimestamp(intent["created"], CHINA).date() if intent.get("created")
