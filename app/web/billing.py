@@ -185,12 +185,17 @@ class PeriodForm(FlaskForm):
 
 
 def _pool_errors(form: PoolForm, error: ServiceError) -> None:
-    """The service names lines by index (lines.0.amount_fen); here they are one text field."""
-    show_errors(form, ServiceError(error.message, {
-        ("lines" if key.startswith("lines.") else key): [
-            f"{key.split('.')[1]}: {m}" if key.startswith("lines.") else m
-            for m in (messages if isinstance(messages, list) else [messages])]
-        for key, messages in (error.fields or {}).items()}))
+    """The service names lines by index (lines.0.amount_fen); here they are one text field.
+    Every line's messages are kept, and the error keeps its kind so that a message without a
+    field here (custom_weights) is shown above the form."""
+    fields: dict[str, list] = {}
+    for key, messages in (error.fields or {}).items():
+        messages = messages if isinstance(messages, list) else [messages]
+        if key.startswith("lines."):
+            fields.setdefault("lines", []).extend(f"{key.split('.')[1]}: {m}" for m in messages)
+        else:
+            fields.setdefault(key, []).extend(messages)
+    show_errors(form, type(error)(error.message, fields))
 
 
 # --- helpers ----------------------------------------------------------------------------------

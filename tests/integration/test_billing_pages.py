@@ -196,6 +196,13 @@ def test_cost_pools_on_the_agreement_page_before_signing(app, shared_outlet, mak
 
         pool_id = cost_pools.pools_of(agreement_id)[0].id
         db.session.remove()
+    no_weights = form_post(client, f"/billing/agreements/{agreement_id}/cost-pools/{pool_id}", {
+        f"pool{pool_id}-name": "Brine tank", f"pool{pool_id}-kind": "one_off",
+        f"pool{pool_id}-rule": "custom", f"pool{pool_id}-lines": "Brine tank | 100 | 12",
+        f"weight-{maker_ids[0]}": "0"}, page_path=path)
+    # The service's reason has no form field of its own: it is shown above the form.
+    assert no_weights.status_code == 422
+    assert "至少一家大于 0" in no_weights.get_data(as_text=True)
     custom = form_post(client, f"/billing/agreements/{agreement_id}/cost-pools/{pool_id}", {
         f"pool{pool_id}-name": "Brine tank", f"pool{pool_id}-kind": "one_off",
         f"pool{pool_id}-rule": "custom", f"pool{pool_id}-lines": "Brine tank | 100 | 12",
