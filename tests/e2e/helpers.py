@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit
+
+from services.credit_code import make
 
 
 def path_of(page) -> str:
@@ -29,3 +32,10 @@ def no_browser_errors(page, *, allowed_statuses=(), console: bool = False) -> No
     if console:
         assert page.events.console_errors() == []
     assert [s for s, _url in page.events.bad_responses if s not in allowed_statuses] == []
+
+
+def unique_credit_code(organization_code: str | None = None) -> str:
+    """A valid Unified Social Credit Code registered in Shenzhen (440300); the 9-character
+    organization code is unique per call unless given."""
+    code = organization_code or f"{uuid.uuid4().int % 10**9:09d}"
+    return make("91440300" + code)

@@ -24,8 +24,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from services.credit_code import make
-from tests.e2e.helpers import china_today, click_and_wait, path_of
+from tests.e2e.helpers import china_today, click_and_wait, path_of, unique_credit_code
 
 PASSWORD = "e2e-journey-password-1"  # every organization signed up here
 OPERATOR = "operator@outletpool.demo"
@@ -46,11 +45,6 @@ def succeeded(page) -> None:
     """The action landed with a success message and no error anywhere on the page."""
     no_flash_errors(page)
     expect(page.locator(".flash-success").first).to_be_visible()
-
-
-def unique_credit_code() -> str:
-    """A valid Unified Social Credit Code registered in Shenzhen, unique per call."""
-    return make("91440300" + f"{uuid.uuid4().int % 10**9:09d}")
 
 
 def fen_to_yuan(fen: int) -> str:

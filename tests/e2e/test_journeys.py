@@ -9,8 +9,8 @@ from pprint import pformat
 import pytest
 from playwright.sync_api import expect
 
-from services.credit_code import ALPHABET, make
-from tests.e2e.helpers import path_of
+from services.credit_code import ALPHABET
+from tests.e2e.helpers import path_of, unique_credit_code
 
 pytestmark = pytest.mark.e2e
 
@@ -23,12 +23,6 @@ DEMO_LOGINS = {  # `flask setup` creates these; the password is "outletpool-demo
 PENDING_DEMO_ORG = "捷运物流仓储有限公司"
 SIGNUP_ADDRESS = "广东省深圳市南山区科技园"
 CJK = re.compile(r"[\u4e00-\u9fff]")
-
-
-def unique_credit_code(organization_code: str | None = None) -> str:
-    """A valid code in Shenzhen (440300); the 9-character organization code is unique per run."""
-    code = organization_code or f"{uuid.uuid4().int % 10**9:09d}"
-    return make("91440300" + code)
 
 
 def wrong_check_character(code: str) -> str:
