@@ -147,19 +147,11 @@ def capacity_left(outlet_id: int) -> float | None:
 
 # --- lookups (scoped by the caller's organizations in the query) ----------------------------
 
-def _member_org_ids(actor: Actor) -> list[int]:
-    return [m.organization_id for m in getattr(actor.user, "memberships", [])]
-
-
-def _is_operator(actor: Actor) -> bool:
-    return permissions.operator_membership(actor.user) is not None
-
-
 def _visible(actor: Actor):
     query = select(Agreement)
-    if _is_operator(actor):
+    if permissions.is_operator(actor):
         return query
-    ids = _member_org_ids(actor)
+    ids = permissions.member_org_ids(actor)
     return query.where(or_(Agreement.provider_id.in_(ids), exists().where(
         Allocation.agreement_id == Agreement.id, Allocation.manufacturer_id.in_(ids))))
 

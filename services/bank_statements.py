@@ -100,7 +100,7 @@ def import_statement(actor: Actor, organization_id: int | None, text: str,
                      now: datetime | None = None) -> dict:
     """Record every incoming line that quotes a reference of the importer's invoices."""
     now = now or utcnow()
-    operator = invoices.is_operator(actor)
+    operator = permissions.is_operator(actor)
     if operator:
         permissions.require_operator(actor.user, "billing.operate")
     else:

@@ -195,19 +195,11 @@ def check_terms(data: dict, offer, today: date, *, countering: bool) -> dict:
 
 # --- lookups (scoped by the caller's organizations in the query) ----------------------------
 
-def _member_org_ids(actor: Actor) -> list[int]:
-    return [m.organization_id for m in getattr(actor.user, "memberships", [])]
-
-
-def _is_operator(actor: Actor) -> bool:
-    return permissions.operator_membership(actor.user) is not None
-
-
 def _visible(actor: Actor):
     query = select(CapacityRequest)
-    if _is_operator(actor):
+    if permissions.is_operator(actor):
         return query
-    ids = _member_org_ids(actor)
+    ids = permissions.member_org_ids(actor)
     return query.where(or_(CapacityRequest.manufacturer_id.in_(ids),
                            CapacityRequest.provider_id.in_(ids)))
 
@@ -228,7 +220,7 @@ def list_for(actor: Actor, *, role: str | None = None, status: str | None = None
     """The caller's requests: `role` manufacturer (sent) or provider (received); operators
     see every request."""
     query = _visible(actor)
-    ids = _member_org_ids(actor)
+    ids = permissions.member_org_ids(actor)
     if role == "manufacturer":
         query = query.where(CapacityRequest.manufacturer_id.in_(ids))
     elif role == "provider":
@@ -253,7 +245,7 @@ def side_of(actor: Actor, request: CapacityRequest) -> Side | None:
         return Side.MANUFACTURER
     if permissions.membership_of(actor.user, request.provider_id):
         return Side.PROVIDER
-    if _is_operator(actor):
+    if permissions.is_operator(actor):
         return Side.OPERATOR
     return None
 

@@ -136,10 +136,6 @@ def get_public(number: str | None) -> Certificate:
     return certificate
 
 
-def _member_org_ids(actor: Actor) -> list[int]:
-    return [m.organization_id for m in getattr(actor.user, "memberships", ())]
-
-
 def get_visible(actor: Actor, number: str | None) -> Certificate:
     """A certificate the actor's organizations hold (its certifier or the outlet's provider),
     or any for an operator; 404 for anyone else, so existence is not disclosed here."""
@@ -149,7 +145,7 @@ def get_visible(actor: Actor, number: str | None) -> Certificate:
     query = select(Certificate).join(Outlet, Outlet.id == Certificate.outlet_id).where(
         Certificate.number == normalized)
     if permissions.operator_membership(actor.user) is None:
-        org_ids = _member_org_ids(actor)
+        org_ids = permissions.member_org_ids(actor)
         query = query.where(or_(Certificate.certifier_id.in_(org_ids),
                                 Outlet.provider_id.in_(org_ids)))
     certificate = db.session.execute(query).scalar_one_or_none()
@@ -165,7 +161,7 @@ def get_issued(actor: Actor, number: str | None) -> Certificate:
     if normalized is not None and actor.user is not None:
         certificate = db.session.execute(select(Certificate).where(
             Certificate.number == normalized,
-            Certificate.certifier_id.in_(_member_org_ids(actor)))).scalar_one_or_none()
+            Certificate.certifier_id.in_(permissions.member_org_ids(actor)))).scalar_one_or_none()
     if certificate is None:
         raise _not_found(normalized or number)
     return certificate

@@ -186,12 +186,8 @@ def deadline(status: ApplicationStatus, last_action_at: datetime, *, audit_date:
 
 # --- lookups (scoped by the caller's organizations in the query) ----------------------------
 
-def _member_org_ids(actor: Actor) -> list[int]:
-    return [m.organization_id for m in getattr(actor.user, "memberships", [])]
-
-
 def _visible(actor: Actor):
-    ids = _member_org_ids(actor)
+    ids = permissions.member_org_ids(actor)
     return select(CertificationApplication).where(or_(
         CertificationApplication.provider_id.in_(ids),
         CertificationApplication.certifier_id.in_(ids)))
@@ -214,7 +210,7 @@ def list_for(actor: Actor, organization_id: int | None = None, *,
              status: str | None = None) -> list[CertificationApplication]:
     """Applications of one of the caller's organizations (as provider or as certifier), or
     of all of them when no organization is named."""
-    ids = _member_org_ids(actor)
+    ids = permissions.member_org_ids(actor)
     if organization_id is not None:
         if organization_id not in ids:
             raise NotFound("organization", organization_id)
@@ -234,7 +230,7 @@ def list_for(actor: Actor, organization_id: int | None = None, *,
 
 
 def side_of(actor: Actor, application: CertificationApplication) -> Side | None:
-    ids = _member_org_ids(actor)
+    ids = permissions.member_org_ids(actor)
     if application.certifier_id in ids:
         return Side.CERTIFIER
     if application.provider_id in ids:

@@ -354,14 +354,6 @@ def render(fmt: str, snapshot: dict) -> bytes:
 
 # --- permissions and lookups --------------------------------------------------------------------
 
-def _member_org_ids(actor: Actor) -> list[int]:
-    return [m.organization_id for m in getattr(actor.user, "memberships", ())]
-
-
-def is_operator(actor: Actor) -> bool:
-    return permissions.operator_membership(actor.user) is not None
-
-
 def manufacturer_of(actor: Actor) -> Organization:
     from services import sales
 
@@ -373,7 +365,7 @@ def _require_generate(actor: Actor, maker: Organization) -> None:
         raise ValidationFailed(_l("Only manufacturers file outlets."),
                                {"manufacturer_id": [_l("is not a manufacturer")]})
     if actor.label == "filing-run" or (permissions.membership_of(actor.user, maker.id) is None
-                                       and is_operator(actor)):
+                                       and permissions.is_operator(actor)):
         if actor.user is not None:
             permissions.require_operator(actor.user, "contracts.moderate")
         return
@@ -382,9 +374,9 @@ def _require_generate(actor: Actor, maker: Organization) -> None:
 
 def _visible(actor: Actor):
     query = select(Filing)
-    if is_operator(actor):
+    if permissions.is_operator(actor):
         return query
-    return query.where(Filing.manufacturer_id.in_(_member_org_ids(actor)))
+    return query.where(Filing.manufacturer_id.in_(permissions.member_org_ids(actor)))
 
 
 def get_visible(actor: Actor, filing_id: int) -> Filing:

@@ -120,20 +120,12 @@ def invoice_lines(records: list[HandlingRecord], start: date, outlet: str) -> li
 
 # --- lookups (scoped by the caller's organizations in the query) ----------------------------
 
-def _org_ids(actor: Actor) -> list[int]:
-    return [m.organization_id for m in getattr(actor.user, "memberships", [])]
-
-
-def _is_operator(actor: Actor) -> bool:
-    return permissions.operator_membership(actor.user) is not None
-
-
 def get_allocation(actor: Actor, allocation_id: int) -> Allocation:
     """An allocation the caller's organization is party to (any, for operators)."""
     query = select(Allocation).join(Agreement, Agreement.id == Allocation.agreement_id).where(
         Allocation.id == allocation_id)
-    if not _is_operator(actor):
-        ids = _org_ids(actor)
+    if not permissions.is_operator(actor):
+        ids = permissions.member_org_ids(actor)
         query = query.where(or_(Agreement.provider_id.in_(ids), Allocation.manufacturer_id.in_(ids)))
     allocation = db.session.execute(query).scalar_one_or_none()
     if allocation is None:
@@ -143,9 +135,9 @@ def get_allocation(actor: Actor, allocation_id: int) -> Allocation:
 
 def visible(actor: Actor):
     query = select(HandlingRecord)
-    if _is_operator(actor):
+    if permissions.is_operator(actor):
         return query
-    ids = _org_ids(actor)
+    ids = permissions.member_org_ids(actor)
     return query.where(or_(HandlingRecord.provider_id.in_(ids), HandlingRecord.manufacturer_id.in_(ids)))
 
 

@@ -351,19 +351,11 @@ def issue_due(now: datetime) -> int:
 
 # --- reading (scoped by the caller's organizations in the query) ----------------------------
 
-def _org_ids(actor: Actor) -> list[int]:
-    return [m.organization_id for m in getattr(actor.user, "memberships", [])]
-
-
-def is_operator(actor: Actor) -> bool:
-    return permissions.operator_membership(actor.user) is not None
-
-
 def visible(actor: Actor):
     query = select(Invoice)
-    if is_operator(actor):
+    if permissions.is_operator(actor):
         return query
-    ids = _org_ids(actor)
+    ids = permissions.member_org_ids(actor)
     return query.where(or_(Invoice.issuer_id.in_(ids), Invoice.customer_id.in_(ids)))
 
 

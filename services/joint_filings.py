@@ -125,15 +125,11 @@ def ensure_many(agreements: list[Agreement], now: datetime | None = None) -> dic
     return current
 
 
-def _member_org_ids(actor: Actor) -> list[int]:
-    return [m.organization_id for m in getattr(actor.user, "memberships", ())]
-
-
 def _visible(actor: Actor):
     query = select(JointFiling)
     if permissions.operator_membership(actor.user) is not None:
         return query
-    ids = _member_org_ids(actor)
+    ids = permissions.member_org_ids(actor)
     return query.where(or_(JointFiling.provider_id.in_(ids), JointFiling.agreement_id.in_(
         select(Allocation.agreement_id).where(Allocation.manufacturer_id.in_(ids)))))
 
@@ -141,7 +137,7 @@ def _visible(actor: Actor):
 def list_for(actor: Actor, *, awaiting_only: bool = False) -> list[dict]:
     """Current joint filings the caller's organizations are party to, each with whether it is
     confirmed and whether the caller's organization still has to confirm it."""
-    ids = set(_member_org_ids(actor))
+    ids = set(permissions.member_org_ids(actor))
     rows = db.session.execute(_visible(actor).where(JointFiling.superseded_at.is_(None))
                               .order_by(JointFiling.created_at.desc(), JointFiling.id.desc())
                               ).scalars().all()

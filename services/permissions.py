@@ -114,6 +114,16 @@ def operator_membership(user) -> Membership | None:
     return None
 
 
+def member_org_ids(actor) -> list[int]:
+    """The ids of the organizations the acting user belongs to: what every organization-
+    scoped query filters by."""
+    return [m.organization_id for m in getattr(actor.user, "memberships", ())]
+
+
+def is_operator(actor) -> bool:
+    return operator_membership(actor.user) is not None
+
+
 def require_operator(user, action: str) -> Organization:
     """Platform-wide actions: the acting organization is the user's operator organization."""
     membership = operator_membership(user)

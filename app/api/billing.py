@@ -109,7 +109,7 @@ def _org_scope(organization_id: int | None) -> int | None:
         return None
     if permissions.membership_of(actor().user, organization_id):
         return organization_id
-    if invoices.is_operator(actor()) and db.session.get(Organization, organization_id) is not None:
+    if permissions.is_operator(actor()) and db.session.get(Organization, organization_id) is not None:
         return organization_id
     raise NotFound("organization", organization_id)
 

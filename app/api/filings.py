@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 
 from app.api.common import BEARER, actor, authenticated, file_answer, json_answer
 from app.extensions import db
-from services import filing_runs, filings, joint_filings
+from services import filing_runs, filings, joint_filings, permissions
 from services.errors import ValidationFailed
 
 blp = Blueprint("api_filings", __name__, url_prefix="/api/v1",
@@ -116,7 +116,7 @@ def file_response(content: bytes, content_type: str, filename: str, sha256: str 
 def _maker_for(manufacturer_id):
     from app.models import Organization
 
-    if manufacturer_id and filings.is_operator(actor()):
+    if manufacturer_id and permissions.is_operator(actor()):
         maker = db.session.get(Organization, manufacturer_id)
         if maker is None:
             raise ValidationFailed(_l("Unknown manufacturer."), {"manufacturer_id": [_l("not found")]})

@@ -17,7 +17,7 @@ from app.extensions import db
 from app.models import FilingStatus
 from app.security import current_actor
 from app.web.forms import commit_action
-from services import filing_runs, filings, joint_filings
+from services import filing_runs, filings, joint_filings, permissions
 from services.certifiers import china_today
 
 bp = Blueprint("filings", __name__)
@@ -98,7 +98,7 @@ def detail(filing_id: int):
     return render_template("filings/detail.html", filing=filing, snapshot=filing.snapshot,
                            changes=filings.change_filing(actor, filing.id), form=form,
                            reasons=REASONS, today=china_today(),
-                           is_operator=filings.is_operator(actor)), status
+                           is_operator=permissions.is_operator(actor)), status
 
 
 @bp.get("/filings/<int:filing_id>/download/<fmt>")

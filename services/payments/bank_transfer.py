@@ -45,7 +45,7 @@ PROVIDER = BankTransfer()
 
 
 def _may_record(actor: Actor, invoice: Invoice) -> None:
-    if invoices.is_operator(actor):
+    if permissions.is_operator(actor):
         permissions.require_operator(actor.user, "billing.operate")
         return
     if not permissions.membership_of(actor.user, invoice.issuer_id):

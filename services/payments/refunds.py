@@ -30,7 +30,7 @@ def refund_overpayment(actor: Actor, invoice_id: int, *, amount_fen, method: str
                        now: datetime | None = None) -> dict:
     now = now or utcnow()
     invoice = invoices.get_visible(actor, invoice_id, for_update=True)
-    operator = invoices.is_operator(actor)
+    operator = permissions.is_operator(actor)
     if operator:
         permissions.require_operator(actor.user, "billing.operate")
     elif method == stripe_provider.NAME:

@@ -104,7 +104,7 @@ class StripeProvider:
     def start(self, actor: Actor, invoice: Invoice) -> dict:
         """Create (or return) the PaymentIntent for what is left to pay."""
         if not (permissions.membership_of(actor.user, invoice.customer_id)
-                or invoices.is_operator(actor)):
+                or permissions.is_operator(actor)):
             raise PermissionDenied(_l("Only the invoiced organization pays the invoice."))
         if invoice.status is not InvoiceStatus.OPEN or invoice.outstanding_fen <= 0:
             raise Conflict(_l("Nothing is left to pay on this invoice."))
