@@ -79,7 +79,7 @@ def _tune_engine(app: Flask) -> None:
 
 
 def _configure_services(app: Flask) -> None:
-    from services import accounts, passwords
+    from services import accounts, data_versions, passwords  # noqa: F401 (data_versions: session events)
 
     accounts.PASSWORD_MIN_LENGTH = app.config["PASSWORD_MIN_LENGTH"]
     if app.config.get("TESTING"):

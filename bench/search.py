@@ -226,10 +226,10 @@ def workers_of(master: int) -> list[int]:
     return [int(p) for p in children.read_text().split()] if children.exists() else []
 
 
-def start_server(url: str, port: int, instance: str) -> subprocess.Popen:
+def start_server(url: str, port: int, instance: str, cache_entries: int) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": url, "PORT": str(port), "OUTLETPOOL_ENV": "development",
            "OUTLETPOOL_INSTANCE": instance, "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "4"),
-           "LOG_LEVEL": "warning"}
+           "LOG_LEVEL": "warning", "DATA_CACHE_ENTRIES": str(cache_entries)}
     env.pop("OUTLETPOOL_ALLOW_SQLITE", None)
     server = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "-c", "config/gunicorn.conf.py", "--access-logfile", "/dev/null",
@@ -272,21 +272,34 @@ def explain(url: str, cities: list[dict]) -> None:
         db.engine.dispose()
 
 
-def run_one(label: str, url: str, size: int, rounds: int, requests: int) -> dict:
+def run_one(label: str, url: str, size: int, rounds: int, requests: int) -> list[dict]:
+    """Both modes on one database: the pool cache off (every search reads the database) and on
+    (the default: a repeated search is a token read while the pool is unchanged)."""
     cities = build_database(url, size)
+    summaries = [measure(f"{label}", url, size, cities, rounds, requests, cache_entries)
+                 for cache_entries in (0, 2048)]
+    explain(url, cities)
+    return summaries
+
+
+def measure(label: str, url: str, size: int, cities: list[dict], rounds: int, requests: int,
+            cache_entries: int) -> dict:
     port = free_port()
     instance = tempfile.mkdtemp(prefix="bench-instance-")
-    server = start_server(url, port, instance)
+    server = start_server(url, port, instance, cache_entries)
     rng = random.Random(42)
+    distinct = []
     try:
         drive(port, search_mix(cities, rng, 200))  # warm-up
         results = {"search": [], "trivial": []}
         for _ in range(rounds):
+            paths = search_mix(cities, rng, 5000 if USE_WRK else requests)
+            distinct.append(len(set(paths)) / len(paths))
             if USE_WRK:
-                results["search"].append(drive_wrk(port, search_mix(cities, rng, 5000), SECONDS))
+                results["search"].append(drive_wrk(port, paths, SECONDS))
                 results["trivial"].append(drive_wrk(port, ["/healthz"], SECONDS))
                 continue
-            latencies, wall, errors = drive(port, search_mix(cities, rng, requests))
+            latencies, wall, errors = drive(port, paths)
             results["search"].append((statistics.median(latencies), percentile(latencies, 95),
                                       len(latencies) / wall, errors))
             latencies, wall, errors = drive(port, ["/healthz"] * requests)
@@ -300,17 +313,19 @@ def run_one(label: str, url: str, size: int, rounds: int, requests: int) -> dict
     def med(kind: str, index: int) -> float:
         return statistics.median(r[index] for r in results[kind])
 
-    summary = {"label": label, "size": size, "p50": med("search", 0) * 1000, "p95": med("search", 1) * 1000,
+    cache = "cache on " if cache_entries else "cache off"
+    summary = {"label": label, "cache": bool(cache_entries), "size": size,
+               "p50": med("search", 0) * 1000, "p95": med("search", 1) * 1000,
                "rps": med("search", 2), "trivial_rps": med("trivial", 2),
                "trivial_p95": med("trivial", 1) * 1000,
                "errors": sum(r[3] for r in results["search"]), "rss": rss}
     summary["ratio"] = summary["rps"] / summary["trivial_rps"]
-    print(f"  {label:<10} {size:>7,} outlets: "
+    print(f"  {label:<10} {size:>7,} outlets, {cache}: "
           f"search p50 {summary['p50']:6.1f} ms  p95 {summary['p95']:6.1f} ms  "
           f"{summary['rps']:7.1f} req/s | trivial p95 {summary['trivial_p95']:5.1f} ms "
           f"{summary['trivial_rps']:7.1f} req/s | search/trivial {summary['ratio']:.2f} | "
-          f"errors {summary['errors']} | worker RSS MB {', '.join(f'{r:.0f}' for r in rss)}")
-    explain(url, cities)
+          f"errors {summary['errors']} | worker RSS MB {', '.join(f'{r:.0f}' for r in rss)}"
+          + (f" | distinct searches {statistics.median(distinct):.0%} of the list" if cache_entries else ""))
     return summary
 
 
@@ -352,20 +367,21 @@ def main() -> None:
         for size in sizes:
             if database == "sqlite":
                 path = Path(tempfile.mkdtemp(prefix="bench-")) / "bench.db"
-                summaries.append(run_one("sqlite", f"sqlite:///{path}", size, args.rounds, args.requests))
+                summaries += run_one("sqlite", f"sqlite:///{path}", size, args.rounds, args.requests)
             else:
                 url = postgres_url()
                 if url is None:
                     break
                 try:
-                    summaries.append(run_one("postgresql", url, size, args.rounds, args.requests))
+                    summaries += run_one("postgresql", url, size, args.rounds, args.requests)
                 finally:
                     drop_postgres(url)
     print("\nscaling (p95 at the largest size / p95 at the smallest):")
-    for label in sorted({s["label"] for s in summaries}):
-        runs = sorted((s for s in summaries if s["label"] == label), key=lambda s: s["size"])
+    for label, cache in sorted({(s["label"], s["cache"]) for s in summaries}):
+        runs = sorted((s for s in summaries if (s["label"], s["cache"]) == (label, cache)),
+                      key=lambda s: s["size"])
         if len(runs) > 1:
-            print(f"  {label}: {runs[-1]['p95'] / runs[0]['p95']:.2f}x "
+            print(f"  {label}, cache {'on' if cache else 'off'}: {runs[-1]['p95'] / runs[0]['p95']:.2f}x "
                   f"(p50 {runs[-1]['p50'] / runs[0]['p50']:.2f}x)")
 
 

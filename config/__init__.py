@@ -87,6 +87,9 @@ class BaseConfig:
     MAP_TILE_SUBDOMAINS = os.environ.get("MAP_TILE_SUBDOMAINS", "")
     MAP_TILE_ATTRIBUTION = os.environ.get("MAP_TILE_ATTRIBUTION", "")
 
+    # Answers read from the pool (searches) kept per process until the pool changes; 0 = off.
+    DATA_CACHE_ENTRIES = int(os.environ.get("DATA_CACHE_ENTRIES", "2048"))
+
     # Evidence files live outside the web root; only the services hand them out.
     UPLOAD_ROOT = os.environ.get("UPLOAD_ROOT", str(INSTANCE_DIR / "uploads"))
     EVIDENCE_MAX_BYTES = int(os.environ.get("EVIDENCE_MAX_BYTES", str(10 * 1024 * 1024)))

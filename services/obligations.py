@@ -14,6 +14,7 @@ scoped centralized storage owed by battery makers is not evaluated here.
 
 from __future__ import annotations
 
+import copy
 import json
 import operator
 from collections import defaultdict
@@ -26,7 +27,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Organization, SalesRecord
-from services import divisions, rule_sets
+from services import data_versions, divisions, rule_sets
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 STATUSES = ("covered", "collection_only", "uncovered")
@@ -256,8 +257,15 @@ def compute_for(manufacturer: Organization, as_of: date) -> ObligationReport:
     """The maker's obligations under the rule set in force on `as_of`, city by city.
 
     Cities are the prefecture-level divisions with sales recorded up to `as_of`'s year.
-    The caller has checked that the reader may see this manufacturer's figures.
+    The caller has checked that the reader may see this manufacturer's figures. Kept per
+    process until sales, contracts, outlets or rules change (services.data_versions): makers
+    look at this report far more often than its inputs change.
     """
+    return copy.deepcopy(data_versions.cached(
+        "obligations", (manufacturer.id, as_of), lambda: _compute_for(manufacturer, as_of)))
+
+
+def _compute_for(manufacturer: Organization, as_of: date) -> ObligationReport:
     rule_set = rule_sets.in_force(as_of)
     parameters = rule_set.parameters or {}
     by_city: dict[str, list[tuple[int, int, int | None]]] = defaultdict(list)

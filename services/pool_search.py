@@ -17,10 +17,11 @@ schema) into `Criteria`, naming each bad parameter; the rest of this module take
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -28,7 +29,7 @@ from sqlalchemy import func, nulls_last, select
 
 from app.extensions import db
 from app.models import Organization, Outlet, OutletStatus, OutletType
-from services import assessments, checklist, divisions, outlets
+from services import assessments, checklist, data_versions, divisions, outlets
 from services.divisions import DivisionIndex, DivisionRef
 from services.errors import ValidationFailed
 
@@ -100,15 +101,6 @@ class Page:
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.per_page))
-
-
-@dataclass
-class Detail:
-    outlet: Outlet
-    item: dict
-    offer: Any
-    assessment: Any
-    categories: list[dict] = field(default_factory=list)
 
 
 def _plain(number: float | int | None) -> str | None:
@@ -454,7 +446,16 @@ def _rows_by_id(ids: list[int]) -> dict[int, Any]:
 
 
 def search(criteria: Criteria) -> Page:
-    """One page of listed outlets matching the criteria, with the total count."""
+    """One page of listed outlets matching the criteria, with the total count.
+
+    Kept per process until the pool changes (services.data_versions): the public registry asks
+    the same few questions over and over, and a pool changes far less often than it is read.
+    """
+    page = data_versions.cached("pool", ("search", criteria), lambda: _search(criteria))
+    return Page([dict(item) for item in page.items], page.total, page.page, page.per_page)
+
+
+def _search(criteria: Criteria) -> Page:
     index = divisions.index()
     offset = (criteria.page - 1) * criteria.per_page
     if criteria.near is not None:
@@ -507,8 +508,14 @@ def export_rows(criteria: Criteria, limit: int) -> tuple[list[dict], int]:
 
 # --- one outlet ---------------------------------------------------------------------------
 
-def public_detail(outlet_id: int) -> Detail:
-    """A listed outlet with its offer and its latest complete self-assessment (404 otherwise)."""
+def public_detail(outlet_id: int) -> dict:
+    """A listed outlet with its offer and its latest complete self-assessment (404 otherwise);
+    kept per process until the pool changes, like a search."""
+    return copy.deepcopy(data_versions.cached("pool", ("detail", outlet_id),
+                                              lambda: _public_detail(outlet_id)))
+
+
+def _public_detail(outlet_id: int) -> dict:
     outlet = outlets.get_public(outlet_id)
     index = divisions.index()
     row = _rows_by_id([outlet.id])[outlet.id]
@@ -553,4 +560,4 @@ def public_detail(outlet_id: int) -> Detail:
         "min_term_months": offer.min_term_months, "available_from": offer.available_from,
         "available_to": offer.available_to,
     }
-    return Detail(outlet, item, offer, assessment, categories)
+    return item

@@ -65,18 +65,17 @@ def app(database_url, tmp_path_factory):
         db.engine.dispose()
 
 
+# data_versions stays: truncate_all changes its tokens instead, so no process keeps answers
+# computed from the rows it removes.
 REFERENCE_TABLES = {"divisions", "regions", "rule_sets", "checklist_items",
-                    "checklist_categories", "alembic_version"}
+                    "checklist_categories", "alembic_version", "data_versions"}
 
 
-@pytest.fixture(autouse=True)
-def _clean_database(request):
-    """Each integration test starts with reference data only."""
-    yield
-    if "app" not in request.fixturenames:
-        return
-    app = request.getfixturevalue("app")
-    from app.extensions import db
+def truncate_all(app) -> None:
+    """Every table but the reference data emptied, as if the database had just been set up."""
+    import secrets
+
+    from app.extensions import db, limiter
 
     with app.app_context():
         db.session.remove()
@@ -88,10 +87,18 @@ def _clean_database(request):
             else:
                 for table in tables:
                     conn.execute(table.delete())
+            conn.execute(db.text("UPDATE data_versions SET token = :token"),
+                         {"token": secrets.randbits(62)})
         app.extensions["outbox"] = []
-        from app.extensions import limiter
-
         limiter.reset()
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request):
+    """Each integration test starts with reference data only."""
+    yield
+    if "app" in request.fixturenames:
+        truncate_all(request.getfixturevalue("app"))
 
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|'

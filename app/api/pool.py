@@ -223,4 +223,4 @@ def export_outlets(query):
 @blp.alt_response(404, description="No listed outlet has this id")
 def get_outlet(outlet_id):
     """A listed outlet as the public sees it: place, capacity, prices, compliance summary."""
-    return pool_search.public_detail(outlet_id).item
+    return pool_search.public_detail(outlet_id)

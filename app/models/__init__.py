@@ -43,6 +43,7 @@ from app.models.contracting import (
     Signature,
     VersionStatus,
 )
+from app.models.data_version import DataVersion
 from app.models.filings import (
     Filing,
     FilingChangeDue,
@@ -101,6 +102,7 @@ __all__ = [
     "ContractForm",
     "CostPool",
     "CoveragePlan",
+    "DataVersion",
     "DeclaredRelationship",
     "Division",
     "Establishment",

@@ -93,7 +93,7 @@ def _division_options(index, criteria) -> dict:
 
 @bp.route("/outlets/<int:outlet_id>")
 def detail(outlet_id: int):
-    item = pool_search.public_detail(outlet_id).item
+    item = pool_search.public_detail(outlet_id)
     suffix = "zh" if get_locale().language == "zh" else "en"
     names = {kind: {o["code"]: o[f"name_{suffix}"] for o in outlets.options()[kind]}
              for kind in ("chemistries", "safety_classes")}

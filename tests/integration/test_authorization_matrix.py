@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.conftest import REFERENCE_TABLES, csrf_token_from
+from tests.conftest import REFERENCE_TABLES, csrf_token_from, truncate_all
 from tests.integration import authz_world
 from tests.integration.conftest import PASSWORD
 
@@ -707,25 +707,7 @@ def world(app):
         user = db.session.get(User, built.org("A", "manufacturer").owner.user_id)
         built.reset_token = accounts.password_reset_token(user, app.config["SECRET_KEY"])
     yield built
-    _truncate(app)
-
-
-def _truncate(app):
-    from app.extensions import db, limiter
-
-    with app.app_context():
-        db.session.remove()
-        tables = [t for t in reversed(db.metadata.sorted_tables) if t.name not in REFERENCE_TABLES]
-        with db.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.exec_driver_sql(
-                    "TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables) + " RESTART IDENTITY CASCADE"
-                )
-            else:
-                for table in tables:
-                    conn.execute(table.delete())
-        app.extensions["outbox"] = []
-        limiter.reset()
+    truncate_all(app)
 
 
 def fingerprint(app) -> tuple:

@@ -12,10 +12,11 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
 
 from app.extensions import db
-from app.models import Assessment, CapacityOffer, Outlet
+from app.models import Assessment, CapacityOffer, DataVersion, Outlet
 
 EN = {"Accept-Language": "en"}
 R_KM = 6371.0088
@@ -565,3 +566,147 @@ def test_openapi_documents_the_search(client):
     assert "200" in operation["responses"] and "422" in operation["responses"]
     for path in ("/api/v1/outlets/map", "/api/v1/outlets/export", "/api/v1/outlets/{outlet_id}"):
         assert "get" in spec["paths"][path]
+
+
+# --- the pool cache (services.data_versions) ------------------------------------------------
+# A repeated search costs one token read, every way of changing the pool (ORM edits, bulk
+# statements, another process's commit) is seen by the next search, and a rolled-back or
+# still-open change is never cached as if it were the pool.
+
+def shenzhen(client, **params) -> list[str]:
+    response = client.get("/api/v1/outlets", query_string={"city": "440300", **params}, headers=EN)
+    assert response.status_code == 200, response.json
+    return [item["name"] for item in response.json["items"]]
+
+
+def pool_token(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(DataVersion.token).where(DataVersion.scope == "pool"))
+
+
+@pytest.fixture
+def statements(app):
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement.lower())
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_repeated_search_reads_only_the_pool_token(client, pool, statements):
+    first = shenzhen(client)
+    assert any("from outlets" in s for s in statements)
+    statements.clear()
+    assert shenzhen(client) == first
+    assert not any("outlets" in s for s in statements)
+    assert any("data_versions" in s for s in statements)
+
+
+def test_an_edit_through_the_orm_is_seen_at_once(app, client, pool):
+    before, token = shenzhen(client), pool_token(app)
+    with app.app_context():
+        db.session.get(Outlet, pool["Alpha 南山网点"]).name = "Alpha 改名"
+        db.session.commit()
+    assert pool_token(app) != token
+    assert shenzhen(client) == sorted(["Alpha 改名", *before[1:]])
+
+
+def test_a_bulk_statement_is_seen_at_once(app, client, pool):
+    shenzhen(client)
+    with app.app_context():
+        db.session.execute(update(Outlet).where(Outlet.id == pool["Golf 宝安网点"])
+                           .values(status="suspended"))
+        db.session.commit()
+    assert "Golf 宝安网点" not in shenzhen(client)
+
+
+def test_another_process_commit_is_seen(app, client, pool):
+    """A second session on its own connection stands for another app server."""
+    shenzhen(client)
+    with app.app_context(), Session(db.engine) as other:
+        other.get(Outlet, pool["Bravo 福田贮存中心"]).status = "delisted"
+        other.commit()
+    assert "Bravo 福田贮存中心" not in shenzhen(client)
+
+
+def test_a_rolled_back_change_leaves_the_token_and_the_answers(app, client, pool):
+    before, token = shenzhen(client), pool_token(app)
+    with app.app_context():
+        db.session.get(Outlet, pool["Alpha 南山网点"]).status = "suspended"
+        db.session.flush()
+        db.session.rollback()
+    assert pool_token(app) == token
+    assert shenzhen(client) == before
+
+
+def test_a_transaction_reads_its_own_uncommitted_changes(app, client, pool):
+    from services import pool_search
+
+    shenzhen(client)  # cached for the committed pool
+    with app.app_context():
+        db.session.get(Outlet, pool["Alpha 南山网点"]).status = "suspended"  # pending, not flushed
+        pending = [i["name"] for i in pool_search.search(pool_search.parse({"city": "440300"})).items]
+        db.session.flush()
+        flushed = [i["name"] for i in pool_search.search(pool_search.parse({"city": "440300"})).items]
+        db.session.rollback()
+    assert "Alpha 南山网点" not in pending and "Alpha 南山网点" not in flushed
+    assert "Alpha 南山网点" in shenzhen(client)
+
+
+def test_answers_are_copies_a_caller_cannot_spoil(app, client, pool):
+    from services import pool_search
+
+    criteria = pool_search.parse({"city": "440300"})
+    with app.app_context():
+        pool_search.search(criteria).items[0]["name"] = "spoiled"
+        assert pool_search.search(criteria).items[0]["name"] != "spoiled"
+
+
+def test_writes_elsewhere_keep_the_pool_cached(app, client, pool, make_party, statements):
+    shenzhen(client)
+    make_party("manufacturer")  # organizations are in the pool scope: this one invalidates
+    token = pool_token(app)
+    shenzhen(client)
+    with app.app_context():
+        from app.models import Notification
+
+        db.session.execute(update(Notification).values(read_at=None))  # not a pool table
+        db.session.commit()
+    assert pool_token(app) == token
+    statements.clear()
+    shenzhen(client)
+    assert not any("from outlets" in s for s in statements)
+
+
+def test_no_cache_when_turned_off(app, client, pool, statements):
+    app.config["DATA_CACHE_ENTRIES"] = 0
+    try:
+        shenzhen(client)
+        statements.clear()
+        shenzhen(client)
+        assert any("from outlets" in s for s in statements)
+    finally:
+        app.config["DATA_CACHE_ENTRIES"] = 2048
+
+
+def test_an_outlet_page_follows_its_offer(app, client, pool):
+    """The public detail is cached too: a changed offer shows at once, on the API and the page."""
+    outlet_id = pool["Alpha 南山网点"]
+    with app.app_context():
+        db.session.add(CapacityOffer(outlet_id=outlet_id, capacity_t_per_year=400, annual_fee_fen=1_200_000,
+                                     handling_fee_fen_per_t=10_000, min_term_months=12,
+                                     available_from=datetime(2026, 1, 1).date()))
+        db.session.commit()
+    first = client.get(f"/api/v1/outlets/{outlet_id}", headers=EN).json
+    assert first["offer"]["min_term_months"] == 12
+    with app.app_context():
+        db.session.execute(update(CapacityOffer).where(CapacityOffer.outlet_id == outlet_id)
+                           .values(min_term_months=24))
+        db.session.commit()
+    assert client.get(f"/api/v1/outlets/{outlet_id}", headers=EN).json["offer"]["min_term_months"] == 24
+    assert "24" in client.get(f"/outlets/{outlet_id}", headers=EN).get_data(as_text=True)

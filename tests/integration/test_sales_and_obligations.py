@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import date, timedelta
 
 import pytest
 from openpyxl import load_workbook
@@ -126,6 +127,37 @@ def test_obligations_shape_threshold_and_rule_set_boundary(client, maker):
     # sales recorded for 2025 only: nothing yet in 2024
     early = client.get(f"{OBLIGATIONS}?as_of=2024-06-01", headers=maker.headers).get_json()
     assert early["cities"] == []
+
+
+def test_obligations_follow_corrected_sales_at_once(app, client, maker):
+    """The report is cached per maker and day (services.data_versions); new sales, a changed
+    rule set and another maker's figures must each show or stay apart at once."""
+    put(client, maker, [{"division": "440300", "year": 2025, "sales": 1200, "parc": 7000}])
+    url = f"{OBLIGATIONS}?as_of=2026-06-01"
+    first = client.get(url, headers=maker.headers).get_json()
+    assert first["cities"][0]["required"] == ["collection"]
+    assert client.get(url, headers=maker.headers).get_json() == first  # served again
+    put(client, maker, [{"division": "440300", "year": 2025, "sales": 1200, "parc": 8000}])
+    assert client.get(url, headers=maker.headers).get_json()["cities"][0]["required"] == [
+        "collection", "centralized_storage"]
+    with app.app_context():
+        from sqlalchemy import update
+
+        from app.extensions import db
+        from app.models import RuleSet
+
+        def move_boundary(to: date) -> None:
+            db.session.execute(update(RuleSet).where(RuleSet.code == "guidelines-2019")
+                               .values(effective_to=to - timedelta(days=1)))
+            db.session.execute(update(RuleSet).where(RuleSet.code == "measures-2026")
+                               .values(effective_from=to))
+            db.session.commit()
+
+        move_boundary(date(2027, 1, 1))
+        try:
+            assert client.get(url, headers=maker.headers).get_json()["rule_set"]["code"] == "guidelines-2019"
+        finally:
+            move_boundary(date(2026, 4, 1))
 
 
 def test_obligations_export(client, maker):

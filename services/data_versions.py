@@ -1,0 +1,128 @@
+"""Versioned read caches: answers computed from a scope of tables, kept per process until a
+write to any of those tables commits.
+
+Each scope has a row in `data_versions` whose token changes in the same transaction as every
+write to its tables, so one primary-key read tells a process whether what it kept is current,
+on SQLite as on PostgreSQL and across any number of app servers. Writes are seen however they
+are made through the session: ORM objects (flushed) and INSERT/UPDATE/DELETE constructs; raw
+`text()` SQL is not parsed, so writes to these tables must not be made that way.
+
+The bump happens in `before_commit`, after the transaction's last flush: the version row is the
+last lock a writing transaction takes, so it cannot join a deadlock cycle, and it is held only
+while the commit itself runs. A transaction that has written to a scope reads it uncached.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+from flask import current_app
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
+
+from app.extensions import db
+from app.models import DataVersion
+
+# scope -> the tables its cached answers are computed from
+SCOPES: dict[str, frozenset[str]] = {
+    "pool": frozenset({"outlets", "organizations", "capacity_offers", "assessments", "divisions",
+                       "checklist_categories", "checklist_items"}),
+    "obligations": frozenset({"sales_records", "allocations", "agreements", "agreement_versions",
+                              "outlets", "rule_sets", "divisions"}),
+}
+_TOUCHED = "data_versions.touched"
+T = TypeVar("T")
+
+
+def _scopes_of(table_name: str | None) -> set[str]:
+    return {scope for scope, tables in SCOPES.items() if table_name in tables}
+
+
+def _table_of(obj: Any) -> str | None:
+    return getattr(type(obj), "__tablename__", None)
+
+
+def _mark(session: Session, scopes: set[str]) -> None:
+    if scopes:
+        session.info.setdefault(_TOUCHED, set()).update(scopes)
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, _context) -> None:
+    changed = [*session.new, *session.deleted,
+               *(o for o in session.dirty if session.is_modified(o, include_collections=False))]
+    for obj in changed:
+        _mark(session, _scopes_of(_table_of(obj)))
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _on_statement(state) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        table = getattr(state.statement, "table", None)
+        _mark(state.session, _scopes_of(getattr(table, "name", None)))
+
+
+@event.listens_for(Session, "before_commit")
+def _bump_touched_scopes(session: Session) -> None:
+    session.flush()  # commit would flush next; flushing first marks every write before the bump
+    for scope in sorted(session.info.pop(_TOUCHED, ())):
+        session.execute(update(DataVersion).where(DataVersion.scope == scope)
+                        .values(token=secrets.randbits(62)),
+                        execution_options={"synchronize_session": False})
+
+
+def token(scope: str) -> int | None:
+    """The scope's current token; None when this transaction has written to the scope (its own
+    uncommitted writes are not what the token stands for) or the row is missing."""
+    session = db.session()
+    if scope in session.info.get(_TOUCHED, ()):
+        return None
+    pending = (*session.new, *session.dirty, *session.deleted)
+    if any(_table_of(obj) in SCOPES[scope] for obj in pending):
+        return None
+    return session.scalar(select(DataVersion.token).where(DataVersion.scope == scope))
+
+
+class _Lru:
+    def __init__(self) -> None:
+        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: Any, limit: int) -> None:
+        with self._lock:
+            self._entries[key] = value
+            while len(self._entries) > limit:
+                self._entries.popitem(last=False)
+
+
+_cache = _Lru()
+
+
+def cached(scope: str, key: Hashable, compute: Callable[[], T]) -> T:
+    """`compute()`, or what it returned before for `key` while the scope has not changed.
+
+    Callers must treat the answer as read-only: it is shared by every request of the process.
+    DATA_CACHE_ENTRIES bounds the entries per process; 0 turns caching off.
+    """
+    limit = current_app.config["DATA_CACHE_ENTRIES"]
+    current = token(scope) if limit else None
+    if current is None:
+        return compute()
+    full_key = (scope, current, key)
+    value = _cache.get(full_key)
+    if value is None:
+        value = compute()
+        _cache.put(full_key, value, limit)
+    return value
+
