@@ -434,9 +434,7 @@ def sign(actor: Actor, agreement_id: int, *, password: str | None, document_sha2
     organization = next(m.organization for m in actor.user.memberships
                         if m.organization_id == party_id)
     permissions.require(actor.user, "agreements.sign", organization)
-    if not password or not passwords.verify(actor.user.password_hash, str(password)):
-        raise ValidationFailed(_l("Re-enter your password to sign."),
-                               {"password": [_l("is not correct")]})
+    passwords.require_reentered(actor.user, password, _l("Re-enter your password to sign."))
     actual = agreement_document.sha256_of(version.document)
     if actual != version.document_sha256:
         raise Conflict(_l("This version's text no longer matches its hash; it cannot be signed. "

@@ -30,7 +30,7 @@ from app.models import (
 from app.models.types import utcnow
 from services import audit, notifications, passwords, permissions
 from services.audit import Actor
-from services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from services.errors import Conflict, NotFound, PermissionDenied
 from services.filing_documents import canonical, sha256
 
 SUBJECT = "joint_filing"
@@ -200,9 +200,7 @@ def confirm(actor: Actor, joint_id: int, *, password: str | None, document_sha25
         raise PermissionDenied(_l("Only the parties to the joint filing confirm it."))
     organization = next(m.organization for m in actor.user.memberships if m.organization_id == party)
     permissions.require(actor.user, "agreements.sign", organization)
-    if not password or not passwords.verify(actor.user.password_hash, str(password)):
-        raise ValidationFailed(_l("Re-enter your password to confirm."),
-                               {"password": [_l("is not correct")]})
+    passwords.require_reentered(actor.user, password, _l("Re-enter your password to confirm."))
     if (document_sha256 or "").strip().lower() != joint.document_sha256:
         raise Conflict(_l("The text you read is not the joint filing awaiting confirmation; "
                           "read it again."),

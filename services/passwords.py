@@ -6,6 +6,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import lazy_gettext as _l
 
+from services.errors import ValidationFailed
+
 _hasher = PasswordHasher()
 
 
@@ -23,6 +25,13 @@ def verify(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+def require_reentered(user, password: str | None, message) -> None:
+    """A signature-grade step (signing an agreement, confirming a joint filing): the user
+    re-enters their password; `message` says what it was for."""
+    if not password or not verify(user.password_hash, str(password)):
+        raise ValidationFailed(message, {"password": [_l("is not correct")]})
 
 
 def needs_rehash(password_hash: str) -> bool:
