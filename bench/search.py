@@ -3,7 +3,8 @@
 For each database (SQLite file, and PostgreSQL when BENCH_PG_URL or the default local server
 answers) and each pool size (10,257 and 100,000 listed outlets), the script:
   1. builds a fresh database (migrations + reference data + N synthetic listed outlets),
-  2. starts gunicorn (config/gunicorn.conf.py) on a free port,
+  2. starts gunicorn (config/gunicorn.conf.py) on a free port, once with the pool cache off
+     (DATA_CACHE_ENTRIES=0: every search reads the database) and once with it on (the default),
   3. drives a mix of realistic searches with 32 concurrent keep-alive connections, and the
      trivial endpoint /healthz the same way, several rounds each,
   4. prints median and p95 latency, requests/s, the search/trivial throughput ratio, each
