@@ -56,10 +56,8 @@ from load_mix import (
     flask,
     free_port,
     session_cookie,
-    start_gunicorn,
-    stop_gunicorn,
 )
-from search import workers_of
+from search import start_gunicorn, stop_gunicorn, workers_of
 
 PG_MAJOR = 15
 PG_BIN = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")

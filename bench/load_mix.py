@@ -31,7 +31,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -42,7 +41,15 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search import drop_postgres, free_port, percentile, postgres_url, search_mix
+from search import (
+    drop_postgres,
+    free_port,
+    percentile,
+    postgres_url,
+    search_mix,
+    start_gunicorn,
+    stop_gunicorn,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE_THREADS = int(os.environ.get("PROBE_THREADS", "3"))
@@ -68,41 +75,6 @@ def build_demo(url: str, instance: str) -> float:
     flask(url, instance, "setup")
     flask(url, instance, "seed-demo")
     return time.perf_counter() - started
-
-
-def start_gunicorn(url: str, port: int, instance: str, *, log: Path | None = None,
-                   extra_env: dict | None = None) -> subprocess.Popen:
-    """gunicorn as in production (config/gunicorn.conf.py), on `port`; waits for /healthz."""
-    env = {**os.environ, "DATABASE_URL": url, "PORT": str(port), "OUTLETPOOL_ENV": "development",
-           "OUTLETPOOL_INSTANCE": instance, "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "4"),
-           "LOG_LEVEL": "warning", **(extra_env or {})}
-    stderr = log.open("ab") if log else subprocess.DEVNULL
-    server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "-c", "config/gunicorn.conf.py", "--access-logfile",
-         "/dev/null", "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return server
-        except OSError:
-            pass
-        if server.poll() is not None:
-            break
-        time.sleep(0.3)
-    server.kill()
-    raise RuntimeError("gunicorn did not come up" + (f"; see {log}" if log else ""))
-
-
-def stop_gunicorn(server: subprocess.Popen) -> None:
-    server.send_signal(signal.SIGTERM)
-    try:
-        server.wait(timeout=40)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
 
 
 def api_token(port: int, email: str = MAKER) -> str:

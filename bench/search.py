@@ -227,25 +227,39 @@ def workers_of(master: int) -> list[int]:
     return [int(p) for p in children.read_text().split()] if children.exists() else []
 
 
-def start_server(url: str, port: int, instance: str, cache_entries: int) -> subprocess.Popen:
+def start_gunicorn(url: str, port: int, instance: str, *, log: Path | None = None,
+                   extra_env: dict | None = None) -> subprocess.Popen:
+    """gunicorn as in production (config/gunicorn.conf.py), on `port`; waits for /healthz."""
     env = {**os.environ, "DATABASE_URL": url, "PORT": str(port), "OUTLETPOOL_ENV": "development",
            "OUTLETPOOL_INSTANCE": instance, "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "4"),
-           "LOG_LEVEL": "warning", "DATA_CACHE_ENTRIES": str(cache_entries)}
-    env.pop("OUTLETPOOL_ALLOW_SQLITE", None)
+           "LOG_LEVEL": "warning", **(extra_env or {})}
+    stderr = log.open("ab") if log else subprocess.DEVNULL
     server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "-c", "config/gunicorn.conf.py", "--access-logfile", "/dev/null",
-         "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 30
+        [str(ROOT / ".venv/bin/gunicorn"), "-c", "config/gunicorn.conf.py", "--access-logfile",
+         "/dev/null", "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    deadline = time.time() + 60
     while time.time() < deadline:
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/healthz")
             if conn.getresponse().status == 200:
                 return server
         except OSError:
-            time.sleep(0.2)
+            pass
+        if server.poll() is not None:
+            break
+        time.sleep(0.3)
     server.kill()
-    raise RuntimeError("gunicorn did not come up: " + server.stderr.read().decode()[-2000:])
+    raise RuntimeError("gunicorn did not come up" + (f"; see {log}" if log else ""))
+
+
+def stop_gunicorn(server: subprocess.Popen) -> None:
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=40)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 def explain(url: str, cities: list[dict]) -> None:
@@ -287,7 +301,8 @@ def measure(label: str, url: str, size: int, cities: list[dict], rounds: int, re
             cache_entries: int) -> dict:
     port = free_port()
     instance = tempfile.mkdtemp(prefix="bench-instance-")
-    server = start_server(url, port, instance, cache_entries)
+    server = start_gunicorn(url, port, instance,
+                            extra_env={"DATA_CACHE_ENTRIES": str(cache_entries)})
     rng = random.Random(42)
     distinct = []
     try:
@@ -308,8 +323,7 @@ def measure(label: str, url: str, size: int, cities: list[dict], rounds: int, re
                                        len(latencies) / wall, errors))
         rss = [rss_mb(pid) for pid in workers_of(server.pid)]
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+        stop_gunicorn(server)
 
     def med(kind: str, index: int) -> float:
         return statistics.median(r[index] for r in results[kind])

@@ -683,15 +683,12 @@ def test_writes_elsewhere_keep_the_pool_cached(app, client, pool, make_party, st
     assert not any("from outlets" in s for s in statements)
 
 
-def test_no_cache_when_turned_off(app, client, pool, statements):
-    app.config["DATA_CACHE_ENTRIES"] = 0
-    try:
-        shenzhen(client)
-        statements.clear()
-        shenzhen(client)
-        assert any("from outlets" in s for s in statements)
-    finally:
-        app.config["DATA_CACHE_ENTRIES"] = 2048
+def test_no_cache_when_turned_off(app, client, pool, statements, monkeypatch):
+    monkeypatch.setitem(app.config, "DATA_CACHE_ENTRIES", 0)
+    shenzhen(client)
+    statements.clear()
+    shenzhen(client)
+    assert any("from outlets" in s for s in statements)
 
 
 def test_an_outlet_page_follows_its_offer(app, client, pool):
