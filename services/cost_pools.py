@@ -16,7 +16,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Agreement, Allocation, CostPool, SalesRecord
 from app.models.types import utcnow
-from services import audit, cost_sharing, permissions
+from services import audit, cost_sharing, money, permissions
 from services.audit import Actor
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 
@@ -101,7 +101,7 @@ def _clean(data: dict, makers: set[int]) -> dict:
         item = line.get("checklist_item")
         if not description or len(description) > 300:
             errors[f"{where}.description"] = [_l("is required (at most 300 characters)")]
-        if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_FEN:
+        if not money.is_whole_fen(amount, most=MAX_FEN):
             errors[f"{where}.amount_fen"] = [_l("must be a positive whole number of fen")]
         if item is not None and (isinstance(item, bool) or not isinstance(item, int)
                                  or not 1 <= item <= 24):

@@ -58,7 +58,7 @@ from app.models import (
     Payment,
 )
 from app.models.types import utcnow
-from services import audit, certificates, cost_sharing, handling, ledger, notifications, permissions
+from services import audit, certificates, cost_sharing, handling, ledger, money, notifications, permissions
 from services.audit import Actor
 from services.certifiers import CHINA, china_today
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -509,8 +509,7 @@ def credit(actor: Actor, invoice_id: int, amount_fen, reason: str, now: datetime
     reason = _reason(reason)
     invoice = get_visible(actor, invoice_id, for_update=True)
     creditable = invoice.gross_fen - invoice.credited_fen - invoice.written_off_fen
-    if (isinstance(amount_fen, bool) or not isinstance(amount_fen, int)
-            or not 0 < amount_fen <= creditable):
+    if not money.is_whole_fen(amount_fen, most=creditable):
         raise ValidationFailed(_l("The credit amount is not valid."), {"amount_fen": [_l(
             "must be a whole number of fen from 1 to %(max)s", max=creditable)]})
     if invoice.status is InvoiceStatus.WRITTEN_OFF:

@@ -22,3 +22,8 @@ def split_largest_remainder(total: int, weights: list[float]) -> list[int]:
     for i in order[: total - sum(parts)]:
         parts[i] += 1
     return parts
+
+
+def is_whole_fen(value, *, most: int) -> bool:
+    """Whether `value` is an amount of 1 to `most` whole fen (an int; a bool is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= most

@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from app.extensions import db
 from app.models import Invoice, Organization, PayeeBankAccount
 from app.models.types import utcnow
-from services import audit, invoices, permissions
+from services import audit, invoices, money, permissions
 from services.audit import Actor
 from services.errors import NotFound, PermissionDenied, ValidationFailed
 
@@ -75,7 +75,7 @@ def record_transfer(actor: Actor, invoice_id: int, *, amount_fen, received_on, r
     invoice = invoices.get_visible(actor, invoice_id, for_update=True)
     _may_record(actor, invoice)
     errors = {}
-    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or not 0 < amount_fen <= MAX_FEN:
+    if not money.is_whole_fen(amount_fen, most=MAX_FEN):
         errors["amount_fen"] = [_l("must be a positive whole number of fen")]
     if isinstance(received_on, str):
         try:

@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
 from app.models.types import utcnow
-from services import audit, handling, invoices, ledger, notifications, permissions
+from services import audit, handling, invoices, ledger, money, notifications, permissions
 from services.audit import Actor
 from services.certifiers import china_today
 from services.errors import Conflict, PermissionDenied, ValidationFailed
@@ -41,7 +41,7 @@ def refund_overpayment(actor: Actor, invoice_id: int, *, amount_fen, method: str
     if method not in METHODS:
         errors["method"] = [_l("must be one of %(allowed)s", allowed=", ".join(METHODS))]
     over = max(0, -invoice.outstanding_fen)
-    if isinstance(amount_fen, bool) or not isinstance(amount_fen, int) or not 0 < amount_fen <= over:
+    if not money.is_whole_fen(amount_fen, most=over):
         errors["amount_fen"] = [_l("must be from 0.01 up to the over-payment, %(max)s fen", max=over)]
     text = (reason or "").strip()
     if not text or len(text) > 2000:
