@@ -53,3 +53,13 @@ def _sqlite_pragmas(dbapi_connection, _record):
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+@event.listens_for(Engine, "savepoint")
+def _sqlite_savepoint_inside_a_transaction(conn, _name):
+    """pysqlite opens a transaction only before a write, so a SAVEPOINT issued first ran in
+    autocommit mode and its RELEASE committed at once (an idempotency key or a certificate
+    number outliving the action that failed after it); open the transaction first."""
+    dbapi_connection = conn.connection.dbapi_connection
+    if isinstance(dbapi_connection, sqlite3.Connection) and not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN")

@@ -76,7 +76,7 @@ def tile_server_origin(url: str) -> str | None:
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     try:
-        return db.session.get(User, int(user_id))
+        return accounts.signed_in_user(int(user_id))
     except (TypeError, ValueError):
         return None
 
@@ -88,7 +88,9 @@ def load_user_from_bearer(req) -> User | None:
     scheme, _, raw = header.partition(" ")
     if scheme.lower() != "bearer" or not raw.strip():
         return None
-    user = accounts.user_for_token(raw.strip())
+    user, touched = accounts.user_for_token(raw.strip())
+    if touched:
+        db.session.commit()  # before the call's own work: only the token's last use is pending
     if user is not None:
         g.auth_via = "token"
     return user

@@ -10,6 +10,7 @@ from datetime import timedelta
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import (
@@ -141,19 +142,33 @@ def create_token(user: User, name: str, *, ip: str | None = None) -> tuple[ApiTo
     return token, raw
 
 
-def user_for_token(raw: str) -> User | None:
+# Every request of a signed-in user needs their memberships and organizations (navigation,
+# permissions): loaded with the user in one statement, not three round trips.
+_MEMBERSHIPS = joinedload(User.memberships).joinedload(Membership.organization)
+
+
+def signed_in_user(user_id: int) -> User | None:
+    return db.session.get(User, user_id, options=[_MEMBERSHIPS])
+
+
+def user_for_token(raw: str) -> tuple[User | None, bool]:
+    """The token's user, and whether its `last_used_at` was just touched: at most every five
+    minutes, since a write per request would cost more than it tells. The caller commits a
+    touch on its own, at once, so it is kept even for read-only calls and does not hold the
+    token's row lock through the request (every call with the same token would queue on it)."""
     if not raw or not raw.startswith(TOKEN_PREFIX):
-        return None
+        return None, False
     token = db.session.execute(
         select(ApiToken).where(ApiToken.token_hash == _sha256(raw))
-    ).scalar_one_or_none()
+        .options(joinedload(ApiToken.user).options(_MEMBERSHIPS))
+    ).unique().scalar_one_or_none()
     if token is None or token.revoked_at is not None or not token.user.is_active:
-        return None
+        return None, False
     now = utcnow()
-    # Touch at most every five minutes: a write per request would cost more than it tells.
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
-        token.last_used_at = now
-    return token.user
+    if token.last_used_at is not None and now - token.last_used_at <= timedelta(minutes=5):
+        return token.user, False
+    token.last_used_at = now
+    return token.user, True
 
 
 def tokens_of(user: User) -> list[ApiToken]:

@@ -30,20 +30,6 @@ def start() -> str:
     return (china_today() + timedelta(days=7)).isoformat()
 
 
-def freshen_tokens(app) -> None:
-    """Mark every token as just used, so no request writes `last_used_at`: the threads then
-    meet where the contracting code must order them, not on the token row."""
-    from sqlalchemy import update
-
-    from app.extensions import db
-    from app.models import ApiToken
-    from app.models.types import utcnow
-
-    with app.app_context():
-        db.session.execute(update(ApiToken).values(last_used_at=utcnow()))
-        db.session.commit()
-
-
 def run_at_once(calls: list) -> list:
     """Run every call in its own thread, released together by a barrier."""
     barrier = threading.Barrier(len(calls), timeout=60)
@@ -86,7 +72,6 @@ def test_sixty_acceptances_at_once_take_exactly_the_offered_capacity(
                  "term_months": 12, "form": "shared_use"})
             request_ids.append(request.id)
         db.session.commit()
-    freshen_tokens(app)
 
     def accept(request_id):
         def call():
@@ -133,7 +118,6 @@ def test_one_idempotency_key_sent_ten_times_at_once_creates_one_request(
 
     outlet_id, _provider = shared_outlet
     maker = make_party("manufacturer")
-    freshen_tokens(app)
     body = {"outlet_id": outlet_id, "tonnes_per_year": 10, "start_date": start(),
             "term_months": 12}
 

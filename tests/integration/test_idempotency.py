@@ -170,3 +170,18 @@ def test_an_acceptance_retried_with_its_key_gets_the_acceptance_back(client, sha
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert again.get_json() == first.get_json()
     assert client.post(path, headers=provider.headers).status_code == 409  # no key: not open
+
+
+def test_a_savepoint_opened_before_any_write_is_rolled_back_with_its_transaction(app, make_party):
+    """On SQLite, pysqlite begins a transaction only before a write: a SAVEPOINT issued first
+    used to run in autocommit mode, so its RELEASE committed the key row of a failed call."""
+    from app.extensions import db
+    from app.models import IdempotencyKey
+
+    maker = make_party("manufacturer")
+    with app.app_context():
+        db.session.commit()  # a fresh transaction that has not written anything
+        with db.session.begin_nested():
+            db.session.add(IdempotencyKey(user_id=maker.user_id, key="k", fingerprint="f"))
+        db.session.rollback()
+        assert db.session.query(IdempotencyKey).count() == 0

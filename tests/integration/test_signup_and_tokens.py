@@ -131,3 +131,37 @@ def test_sign_in_is_rate_limited(app, client, make_party):
     finally:
         app.config["RATELIMIT_SIGNIN"] = "1000 per minute"
     assert statuses == [401, 401, 401, 429]
+
+
+def test_a_read_only_call_records_the_tokens_last_use_once_in_five_minutes(app, client, make_party):
+    """The touch is committed on its own: kept for GETs, not rewritten on every call."""
+    from datetime import timedelta
+
+    from sqlalchemy import event, update
+
+    from app.extensions import db
+    from app.models import ApiToken
+    from app.models.types import utcnow
+
+    party = make_party("manufacturer")
+    long_ago = utcnow() - timedelta(days=3)
+    with app.app_context():
+        db.session.execute(update(ApiToken).values(last_used_at=long_ago))
+        db.session.commit()
+        engine = db.engine
+    assert client.get("/api/v1/me", headers=party.headers).status_code == 200
+    with app.app_context():
+        assert db.session.scalar(db.select(ApiToken.last_used_at)) > long_ago + timedelta(days=2)
+
+    updates: list[str] = []
+
+    def record(conn, cursor, statement, *rest):
+        if statement.startswith("UPDATE api_tokens"):
+            updates.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.get("/api/v1/me", headers=party.headers).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert updates == []
