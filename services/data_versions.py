@@ -68,11 +68,19 @@ def _on_statement(state) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _bump_touched_scopes(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # releasing a savepoint: the bump waits for the real commit, to lock last
     session.flush()  # commit would flush next; flushing first marks every write before the bump
     for scope in sorted(session.info.pop(_TOUCHED, ())):
         session.execute(update(DataVersion).where(DataVersion.scope == scope)
                         .values(token=secrets.randbits(62)),
                         execution_options={"synchronize_session": False})
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_marks(session: Session, transaction) -> None:
+    if transaction.parent is None:  # the whole transaction ended: its writes are gone or bumped
+        session.info.pop(_TOUCHED, None)
 
 
 def token(scope: str) -> int | None:
