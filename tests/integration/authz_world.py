@@ -68,6 +68,21 @@ def _actor(user_id):
     return Actor(user=db.session.get(User, user_id), ip="198.51.100.7")
 
 
+def _request_capacity(maker, outlet_id: int, tonnes: int, form: str):
+    """The maker asks for capacity at the outlet from 1 December 2026 for a year (committed)."""
+    from app.extensions import db
+    from app.models import Organization
+    from services import capacity_requests
+
+    request = capacity_requests.create(
+        _actor(maker.owner.user_id), db.session.get(Organization, maker.id),
+        {"outlet_id": outlet_id, "tonnes_per_year": tonnes, "start_date": "2026-12-01",
+         "term_months": 12, "form": form},
+        now=NOW)
+    db.session.commit()
+    return request
+
+
 def jpeg() -> bytes:
     from PIL import Image
 
@@ -291,19 +306,7 @@ def build(app) -> World:
         provider.res["certificate"] = certifier.res["certificate"] = number
 
         # contracting: an agreement with a cost pool, signed by both; a pending request
-        request = capacity_requests.create(
-            _actor(maker.owner.user_id),
-            db.session.get(Organization, maker.id),
-            {
-                "outlet_id": contracted,
-                "tonnes_per_year": 30,
-                "start_date": "2026-12-01",
-                "term_months": 12,
-                "form": "co_built",
-            },
-            now=NOW,
-        )
-        db.session.commit()
+        request = _request_capacity(maker, contracted, 30, "co_built")
         capacity_requests.accept(_actor(provider.owner.user_id), request.id, now=NOW)
         db.session.commit()
         agreement = db.session.execute(
@@ -335,19 +338,7 @@ def build(app) -> World:
         allocation = agreement.allocations[0]
         for org in (maker, provider):
             org.res.update(agreement=agreement.id, allocation=allocation.id, pool=pool.id)
-        pending = capacity_requests.create(
-            _actor(maker.owner.user_id),
-            db.session.get(Organization, maker.id),
-            {
-                "outlet_id": requested,
-                "tonnes_per_year": 20,
-                "start_date": "2026-12-01",
-                "term_months": 12,
-                "form": "shared_use",
-            },
-            now=NOW,
-        )
-        db.session.commit()
+        pending = _request_capacity(maker, requested, 20, "shared_use")
         maker.res["request"] = provider.res["request"] = pending.id
 
         # the maker: sales, a coverage plan, a filing (and the co-built agreement's joint filing)
@@ -378,7 +369,7 @@ def build(app) -> World:
             f"matrix-tie-{side}",
             f"matrix-evidence-{side}",
             f"matrix-audit-{side}",
-            f"{side}-spare-token",
+            f"{side}.manufacturer-spare-token",
             f"{side.lower()}.manufacturer.invitee@",
             f"{side.lower()}.provider.member@",
         ]
@@ -391,11 +382,9 @@ def build(app) -> World:
         maker.res["invoice"] = provider.res["invoice"] = invoice.id
         markers[side].append(invoice.number)
 
-    try:  # handling records (tonnes a provider handled under an allocation), where present
-        from services import handling
-    except ImportError:
-        handling = None
-    for side in ("A", "B") if handling else ():
+    from services import handling
+
+    for side in ("A", "B"):  # handling records: tonnes a provider handled under an allocation
         maker, provider = orgs[f"{side}.manufacturer"], orgs[f"{side}.provider"]
         record = handling.record(
             _actor(provider.owner.user_id),

@@ -1003,6 +1003,7 @@ def run_matrix(app, world, api: bool):
     cases = [c for c in cases if c.api == api]
     sessions = Sessions(app)
     markers_b = world.markers["B"]
+    shown_to_a: set[str] = set()  # A's markers seen by A: proof the leak check can see them
     failures: list[str] = list(problems)
     limiter.enabled = False
     last = None
@@ -1015,6 +1016,9 @@ def run_matrix(app, world, api: bool):
             response = send(sessions, case)
             case.result["status"] = response.status_code
             problem = judge(case, response, markers_b)
+            own_side = case.role.org is not None and case.role.org.label.startswith("A.")
+            if own_side and response.status_code < 300:
+                shown_to_a.update(m for m in world.markers["A"] if m in _text(response))
             if problem:
                 failures.append(problem)
             if before is not None and (last := fingerprint(app)) != before:
@@ -1024,6 +1028,11 @@ def run_matrix(app, world, api: bool):
                 )
     finally:
         limiter.enabled = True
+    # A marker its own side never sees could leak unnoticed: every one must show somewhere
+    # (the audit entries' free text is on the web page only).
+    unseen = set(world.markers["A"]) - shown_to_a - ({"matrix-audit-A"} if api else set())
+    if unseen:
+        failures.append(f"markers never shown to their own side, so never checked: {sorted(unseen)}")
     return cases, failures
 
 
