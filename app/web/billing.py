@@ -67,6 +67,14 @@ TRANSACTION_LABELS = {
     "payout": _l("Payout"),
 }
 
+# Stripe PaymentIntent statuses, in the words a payer understands
+INTENT_LABELS = {
+    "requires_payment_method": _l("waiting for card details"),
+    "requires_confirmation": _l("waiting for confirmation"),
+    "requires_action": _l("waiting for your bank to confirm"), "processing": _l("processing"),
+    "succeeded": _l("paid, waiting for Stripe to tell the platform"), "canceled": _l("cancelled"),
+}
+
 
 def _labels() -> dict:
     return {"status_labels": {s.value: v for s, v in invoices.STATUS_LABELS.items()},
@@ -207,10 +215,6 @@ def _membership():
     return membership
 
 
-def _is_operator() -> bool:
-    return permissions.operator_membership(current_user) is not None
-
-
 def _manages(organization_id: int) -> bool:
     membership = permissions.membership_of(current_user, organization_id)
     return bool(membership and permissions.can(current_user, "billing.manage", membership.organization))
@@ -231,7 +235,7 @@ def overdue_invoices() -> list:
 @bp.get("/invoices")
 @login_required
 def invoice_list():
-    actor, operator = current_actor(), _is_operator()
+    actor, operator = current_actor(), permissions.is_operator(current_actor())
     organization_id = None if operator else _membership().organization_id
     role = request.args.get("role", "")
     rows = invoices.list_for(actor, organization_id=organization_id)
@@ -245,7 +249,7 @@ def invoice_list():
 
 
 def _invoice_page(invoice, status: int = 200, **forms):
-    operator = _is_operator()
+    operator = permissions.is_operator(current_actor())
     organization_id = None if operator else _membership().organization_id
     payee = _manages(invoice.issuer_id)
     transfer_form = forms.get("transfer_form") or TransferForm(prefix="transfer")
@@ -347,7 +351,8 @@ def pay_by_card(invoice_id: int):
         db.session.rollback()
         flash(str(error.message), "error")
         return _back(invoice_id)
-    return render_template("billing/card.html", invoice=invoice, started=started)
+    return render_template("billing/card.html", invoice=invoice, started=started,
+                           intent_labels=INTENT_LABELS)
 
 
 def _operator_step(invoice_id: int, form: FlaskForm, name: str, step, done):
@@ -403,7 +408,8 @@ def refund(invoice_id: int):
 @login_required
 def statement():
     organization = _membership().organization
-    if not permissions.can(current_user, "billing.view", organization) and not _is_operator():
+    if not (permissions.can(current_user, "billing.view", organization)
+            or permissions.is_operator(current_actor())):
         abort(403)
     result = ledger.statement(organization.id)
     return render_template("billing/statement.html", organization=organization,
@@ -472,7 +478,7 @@ def stripe_onboarding():
 @bp.route("/bank-statements", methods=["GET", "POST"])
 @login_required
 def import_statement():
-    operator = _is_operator()
+    operator = permissions.is_operator(current_actor())
     organization = _membership().organization
     if not operator and organization.kind is not OrgKind.PROVIDER:
         abort(403)
