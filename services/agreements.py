@@ -47,6 +47,7 @@ from services import (
     notifications,
     passwords,
     permissions,
+    text_fields,
 )
 from services.audit import Actor
 from services.certifiers import CHINA, china_today
@@ -506,19 +507,6 @@ def _require_manager(actor: Actor, allocation: Allocation) -> None:
     permissions.require(actor.user, "agreements.sign", organization)
 
 
-def clean_reason(reason, *, required: bool) -> str | None:
-    """A stripped reason of at most TEXT_LIMIT characters (None when empty and optional)."""
-    text = "" if reason is None else str(reason).strip()
-    if not text:
-        if required:
-            raise ValidationFailed(_l("Give a reason."), {"reason": [_l("is required")]})
-        return None
-    if len(text) > TEXT_LIMIT:
-        raise ValidationFailed(_l("The reason is too long."),
-                               {"reason": [_l("at most %(n)s characters", n=TEXT_LIMIT)]})
-    return text
-
-
 def propose_renewal(actor: Actor, allocation_id: int, now: datetime | None = None) -> AgreementVersion:
     """Either side proposes renewing an allocation for another term, inside the renewal
     window: a new version every party signs; until then the current end stands."""
@@ -551,7 +539,7 @@ def give_notice(actor: Actor, allocation_id: int, reason: str | None,
     now = now or utcnow()
     allocation = get_allocation(actor, allocation_id)
     _require_manager(actor, allocation)
-    reason = clean_reason(reason, required=False)
+    reason = text_fields.clean_reason(reason, required=False)
     if allocation.status is not AllocationStatus.ACTIVE:
         raise Conflict(_l("Notice can be given only on an active allocation."))
     if allocation.notice_given_at is not None:
@@ -630,7 +618,7 @@ def terminate(actor: Actor, agreement_id: int, reason: str | None, *,
     """An operator ends one allocation, or the whole agreement, today."""
     now = now or utcnow()
     permissions.require_operator(actor.user, "contracts.moderate")
-    reason = clean_reason(reason, required=True)
+    reason = text_fields.clean_reason(reason)
     agreement = get_visible(actor, agreement_id, for_update=True)
     targets = [a for a in agreement.allocations if a.status in HOLDS_CAPACITY
                and (allocation_id is None or a.id == allocation_id)]

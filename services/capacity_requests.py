@@ -31,7 +31,7 @@ from app.models import (
     RequestStatus,
 )
 from app.models.types import utcnow
-from services import agreements, audit, certificates, notifications, permissions
+from services import agreements, audit, certificates, notifications, permissions, text_fields
 from services.audit import Actor
 from services.certifiers import china_today
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -130,18 +130,6 @@ def _number(value, name: str, errors: dict, *, low: float, high: float, whole: b
     return int(number) if whole else round(number, 3)
 
 
-def _text(value, name: str, errors: dict, *, required: bool) -> str | None:
-    text = "" if value is None else str(value).strip()
-    if not text:
-        if required:
-            errors[name] = [_l("is required")]
-        return None
-    if len(text) > TEXT_LIMIT:
-        errors[name] = [_l("at most %(n)s characters", n=TEXT_LIMIT)]
-        return None
-    return text
-
-
 def check_terms(data: dict, offer, today: date, *, countering: bool) -> dict:
     """Validate proposed terms against the offer; {field: [messages]} on failure.
 
@@ -187,7 +175,8 @@ def check_terms(data: dict, offer, today: date, *, countering: bool) -> dict:
     else:
         for name in ("annual_fee_fen", "handling_fee_fen_per_t"):
             clean[name] = _number(data.get(name), name, errors, low=0, high=MAX_FEN, whole=True)
-    clean["message"] = _text(data.get("message"), "message", errors, required=False)
+    clean["message"] = text_fields.clean_text(data.get("message"), "message", errors, limit=TEXT_LIMIT,
+                                              required=False)
     if errors:
         raise ValidationFailed(_l("Some fields need correcting."), errors)
     return clean
@@ -402,7 +391,7 @@ def cancel(actor: Actor, request_id: int, reason: str | None, *,
 
 def _close_with_reason(actor: Actor, request_id: int, action: str, reason, now) -> CapacityRequest:
     request, step = _begin(actor, request_id, action)
-    text = agreements.clean_reason(reason, required=True)
+    text = text_fields.clean_reason(reason)
     request.reason = text
     return _finish(actor, request, step, action, now, data={"reason": text},
                    params={"reason": text})
@@ -411,7 +400,7 @@ def _close_with_reason(actor: Actor, request_id: int, action: str, reason, now) 
 def withdraw(actor: Actor, request_id: int, reason: str | None = None, *,
              now: datetime | None = None) -> CapacityRequest:
     request, step = _begin(actor, request_id, "withdraw")
-    text = agreements.clean_reason(reason, required=False)
+    text = text_fields.clean_reason(reason, required=False)
     request.reason = text
     return _finish(actor, request, step, "withdraw", now or utcnow(), data={"reason": text},
                    params={"reason": text or ""})

@@ -41,7 +41,7 @@ from app.models import (
     OutletStatus,
 )
 from app.models.types import utcnow
-from services import audit, divisions, notifications, permissions, tick
+from services import audit, divisions, notifications, permissions, text_fields, tick
 from services import certificate_pdf as pdf
 from services.audit import Actor
 from services.errors import Conflict, NotFound, ValidationFailed
@@ -314,16 +314,6 @@ def _require_certifier(actor: Actor, certifier: Organization) -> None:
     permissions.require(actor.user, "certification.act", certifier)
 
 
-def _clean_reason(reason: str | None) -> str:
-    value = (reason or "").strip()
-    if not value:
-        raise ValidationFailed(_l("Give a reason."), {"reason": [_l("is required")]})
-    if len(value) > REASON_MAX:
-        raise ValidationFailed(_l("The reason is too long."),
-                               {"reason": [_l("at most %(n)s characters", n=REASON_MAX)]})
-    return value
-
-
 def _params(certificate: Certificate, **extra) -> dict:
     return {"number": certificate.number, "outlet": certificate.outlet.name,
             "expires": certificate.expires_on.isoformat(), **extra}
@@ -494,7 +484,7 @@ def _change_status(actor: Actor, certificate: Certificate, to: CertificateStatus
 def suspend(actor: Actor, certificate: Certificate, reason: str | None) -> Certificate:
     """The issuing certifier suspends a valid certificate; the mark goes at once."""
     _require_certifier(actor, certificate.certifier)
-    reason = _clean_reason(reason)
+    reason = text_fields.clean_reason(reason, limit=REASON_MAX)
     _fresh(certificate)
     if certificate.status is not CertificateStatus.VALID:
         raise Conflict(_l("Only a valid certificate can be suspended; this one is %(status)s.",
@@ -506,7 +496,7 @@ def suspend(actor: Actor, certificate: Certificate, reason: str | None) -> Certi
 def withdraw(actor: Actor, certificate: Certificate, reason: str | None) -> Certificate:
     """The issuing certifier withdraws a valid or suspended certificate, for good."""
     _require_certifier(actor, certificate.certifier)
-    reason = _clean_reason(reason)
+    reason = text_fields.clean_reason(reason, limit=REASON_MAX)
     _fresh(certificate)
     if certificate.status not in ACTIVE:
         raise Conflict(_l("Only a valid or suspended certificate can be withdrawn; this one "

@@ -58,7 +58,17 @@ from app.models import (
     Payment,
 )
 from app.models.types import utcnow
-from services import audit, certificates, cost_sharing, handling, ledger, money, notifications, permissions
+from services import (
+    audit,
+    certificates,
+    cost_sharing,
+    handling,
+    ledger,
+    money,
+    notifications,
+    permissions,
+    text_fields,
+)
 from services.audit import Actor
 from services.certifiers import CHINA, china_today
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -470,19 +480,11 @@ def apply_payment(actor: Actor, invoice: Invoice, *, provider: str, external_id:
     return payment, True
 
 
-def _reason(reason) -> str:
-    text = (reason or "").strip() if isinstance(reason, str | type(None)) else str(reason)
-    if not text or len(text) > 2000:
-        raise ValidationFailed(_l("Give a reason."),
-                               {"reason": [_l("is required (at most 2000 characters)")]})
-    return text
-
-
 def write_off(actor: Actor, invoice_id: int, reason: str, now: datetime | None = None) -> Invoice:
     """An operator writes off what is left to pay: the issuer bears it as a bad debt."""
     now = now or utcnow()
     permissions.require_operator(actor.user, "billing.operate")
-    reason = _reason(reason)
+    reason = text_fields.clean_reason(reason)
     invoice = get_visible(actor, invoice_id, for_update=True)
     left = invoice.outstanding_fen
     if invoice.status is not InvoiceStatus.OPEN or left <= 0:
@@ -506,7 +508,7 @@ def credit(actor: Actor, invoice_id: int, amount_fen, reason: str, now: datetime
     that part of the revenue, the VAT and the platform fee in proportion."""
     now = now or utcnow()
     permissions.require_operator(actor.user, "billing.operate")
-    reason = _reason(reason)
+    reason = text_fields.clean_reason(reason)
     invoice = get_visible(actor, invoice_id, for_update=True)
     creditable = invoice.gross_fen - invoice.credited_fen - invoice.written_off_fen
     if not money.is_whole_fen(amount_fen, most=creditable):

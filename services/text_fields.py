@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from services.errors import ValidationFailed
+
 
 def clean_text(value, name: str, errors: dict, *, limit: int, required: bool = True,
                message=None) -> str | None:
@@ -16,4 +18,15 @@ def clean_text(value, name: str, errors: dict, *, limit: int, required: bool = T
     if len(text) > limit:
         errors[name] = [_l("at most %(n)s characters", n=limit)]
         return None
+    return text
+
+
+def clean_reason(reason, *, required: bool = True, limit: int = 2000) -> str | None:
+    """The reason given for a decline, cancellation, termination, write-off, credit or
+    certificate decision: stripped, at most `limit` characters (None when empty and optional)."""
+    errors: dict = {}
+    text = clean_text(reason, "reason", errors, limit=limit, required=required)
+    if errors:
+        given = bool(str(reason or "").strip())
+        raise ValidationFailed(_l("The reason is too long.") if given else _l("Give a reason."), errors)
     return text

@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 
 from app.extensions import db
 from app.models.types import utcnow
-from services import audit, handling, invoices, ledger, money, notifications, permissions
+from services import audit, handling, invoices, ledger, money, notifications, permissions, text_fields
 from services.audit import Actor
 from services.certifiers import china_today
 from services.errors import Conflict, PermissionDenied, ValidationFailed
@@ -43,9 +43,7 @@ def refund_overpayment(actor: Actor, invoice_id: int, *, amount_fen, method: str
     over = max(0, -invoice.outstanding_fen)
     if not money.is_whole_fen(amount_fen, most=over):
         errors["amount_fen"] = [_l("must be from 0.01 up to the over-payment, %(max)s fen", max=over)]
-    text = (reason or "").strip()
-    if not text or len(text) > 2000:
-        errors["reason"] = [_l("is required (at most 2000 characters)")]
+    text = text_fields.clean_text(reason, "reason", errors, limit=2000)
     if errors:
         raise ValidationFailed(_l("The refund is not valid."), errors)
     payments = [p for p in reversed(invoice.payments)
