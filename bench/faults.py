@@ -54,10 +54,9 @@ from load_mix import (
     api_token,
     build_demo,
     flask,
-    free_port,
     session_cookie,
 )
-from search import start_gunicorn, stop_gunicorn, workers_of
+from search import free_port, start_gunicorn, stop_gunicorn, workers_of
 
 PG_MAJOR = 15
 PG_BIN = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
@@ -299,14 +298,13 @@ def acceptance_under_kills(client: Client, master: int, makers: list[dict], prov
             "sign_kills": sign_kills, "broken": client.broken}
 
 
-TICK_LOCK_OBJID = 0x71C4  # services.tick._TICK_LOCK_KEY
-
-
 def tick_under_kills(url: str, instance: str, now: str, kills: int = 3) -> dict:
     """Start `flask tick`, wait until it holds its advisory lock (it is inside the jobs) and is
     writing invoices, SIGKILL it at a random moment; `kills` times, then run it to the end
     twice (the second run must find nothing left to do)."""
     import psycopg
+
+    from services.tick import LOCK_KEY
 
     env = {**os.environ, "DATABASE_URL": url, "OUTLETPOOL_ENV": "development",
            "OUTLETPOOL_INSTANCE": instance, "FLASK_APP": "wsgi"}
@@ -320,7 +318,7 @@ def tick_under_kills(url: str, instance: str, now: str, kills: int = 3) -> dict:
             while process.poll() is None and backend is None:
                 backend = watch.execute(
                     "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = %s AND granted",
-                    (TICK_LOCK_OBJID,)).fetchone()
+                    (LOCK_KEY,)).fetchone()
                 time.sleep(0.01)
             if backend is None:
                 killed.append("finished before it could be killed")

@@ -26,7 +26,7 @@ def job(name: str):
 
 
 # Names the PostgreSQL advisory lock one tick holds until its commit (any constant works).
-_TICK_LOCK_KEY = 0x71C4
+LOCK_KEY = 0x71C4
 
 
 class TickAlreadyRunning(RuntimeError):
@@ -43,9 +43,9 @@ def run(now: datetime, *, wait: bool = True) -> dict[str, int]:
     """
     if db.session.get_bind().dialect.name == "postgresql":
         if wait:
-            db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _TICK_LOCK_KEY})
+            db.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
         elif not db.session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"),
-                                    {"k": _TICK_LOCK_KEY}).scalar():
+                                    {"k": LOCK_KEY}).scalar():
             raise TickAlreadyRunning("another tick is running")
     return {name: function(now) for name, function in JOBS.items()}
 
