@@ -4,7 +4,8 @@ For each database (SQLite file, and PostgreSQL when BENCH_PG_URL or the default 
 answers) and each pool size (10,257 and 100,000 listed outlets), the script:
   1. builds a fresh database (migrations + reference data + N synthetic listed outlets),
   2. starts gunicorn (config/gunicorn.conf.py) on a free port, once with the pool cache off
-     (DATA_CACHE_ENTRIES=0: every search reads the database) and once with it on (the default),
+     (DATA_CACHE_ENTRIES=0: every search reads the database) and once with it on as deployed
+     (per process, and shared through Redis when BENCH_REDIS_URL or the local server answers),
   3. drives a mix of realistic searches with 32 concurrent keep-alive connections, and the
      trivial endpoint /healthz the same way, several rounds each,
   4. prints median and p95 latency, requests/s, the search/trivial throughput ratio, each
@@ -196,14 +197,15 @@ end
 def drive_wrk(port: int, paths: list[str], seconds: int) -> tuple[float, float, float, int]:
     """wrk (C) as the load generator: it leaves the two cores to the server.
     Returns (p50 s, p95 s, requests/s, errors)."""
-    workdir = Path(tempfile.mkdtemp(prefix="bench-wrk-"))
-    (workdir / "paths.txt").write_text("\n".join(paths) + "\n")
-    (workdir / "mix.lua").write_text(WRK_SCRIPT)
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{CONCURRENCY}", f"-d{seconds}s", "--timeout", "10s",
-         "-s", str(workdir / "mix.lua"), f"http://127.0.0.1:{port}"],
-        env={**os.environ, "WRK_PATHS": str(workdir / "paths.txt")},
-        capture_output=True, text=True, check=True).stdout
+    with tempfile.TemporaryDirectory(prefix="bench-wrk-") as folder:
+        workdir = Path(folder)
+        (workdir / "paths.txt").write_text("\n".join(paths) + "\n")
+        (workdir / "mix.lua").write_text(WRK_SCRIPT)
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{CONCURRENCY}", f"-d{seconds}s", "--timeout", "10s",
+             "-s", str(workdir / "mix.lua"), f"http://127.0.0.1:{port}"],
+            env={**os.environ, "WRK_PATHS": str(workdir / "paths.txt")},
+            capture_output=True, text=True, check=True).stdout
     line = next(x for x in out.splitlines() if x.startswith("RESULT"))
     p50, p95, requests, duration_us, errors = line.split()[1:]
     return (float(p50) / 1e6, float(p95) / 1e6, int(requests) / (int(duration_us) / 1e6),
@@ -297,12 +299,26 @@ def run_one(label: str, url: str, size: int, rounds: int, requests: int) -> list
     return summaries
 
 
+def shared_cache_url() -> str | None:
+    """An empty Redis database for the shared cache level, or None (per-process level only)."""
+    url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+    try:
+        import redis
+
+        redis.Redis.from_url(url, socket_connect_timeout=1).flushdb()
+        return url
+    except Exception:
+        return None
+
+
 def measure(label: str, url: str, size: int, cities: list[dict], rounds: int, requests: int,
             cache_entries: int) -> dict:
     port = free_port()
     instance = tempfile.mkdtemp(prefix="bench-instance-")
+    redis_url = shared_cache_url() if cache_entries else None
     server = start_gunicorn(url, port, instance,
-                            extra_env={"DATA_CACHE_ENTRIES": str(cache_entries)})
+                            extra_env={"DATA_CACHE_ENTRIES": str(cache_entries),
+                                       "REDIS_URL": redis_url or ""})
     rng = random.Random(42)
     distinct = []
     try:
@@ -324,18 +340,19 @@ def measure(label: str, url: str, size: int, cities: list[dict], rounds: int, re
         rss = [rss_mb(pid) for pid in workers_of(server.pid)]
     finally:
         stop_gunicorn(server)
+        shutil.rmtree(instance, ignore_errors=True)
 
     def med(kind: str, index: int) -> float:
         return statistics.median(r[index] for r in results[kind])
 
-    cache = "cache on " if cache_entries else "cache off"
+    cache = ("cache on (+Redis)" if redis_url else "cache on (local)") if cache_entries else "cache off"
     summary = {"label": label, "cache": bool(cache_entries), "size": size,
                "p50": med("search", 0) * 1000, "p95": med("search", 1) * 1000,
                "rps": med("search", 2), "trivial_rps": med("trivial", 2),
                "trivial_p95": med("trivial", 1) * 1000,
                "errors": sum(r[3] for r in results["search"]), "rss": rss}
     summary["ratio"] = summary["rps"] / summary["trivial_rps"]
-    print(f"  {label:<10} {size:>7,} outlets, {cache}: "
+    print(f"  {label:<10} {size:>7,} outlets, {cache:<17}: "
           f"search p50 {summary['p50']:6.1f} ms  p95 {summary['p95']:6.1f} ms  "
           f"{summary['rps']:7.1f} req/s | trivial p95 {summary['trivial_p95']:5.1f} ms "
           f"{summary['trivial_rps']:7.1f} req/s | search/trivial {summary['ratio']:.2f} | "
@@ -381,8 +398,9 @@ def main() -> None:
     for database in args.databases.split(","):
         for size in sizes:
             if database == "sqlite":
-                path = Path(tempfile.mkdtemp(prefix="bench-")) / "bench.db"
-                summaries += run_one("sqlite", f"sqlite:///{path}", size, args.rounds, args.requests)
+                with tempfile.TemporaryDirectory(prefix="bench-") as folder:
+                    summaries += run_one("sqlite", f"sqlite:///{folder}/bench.db", size, args.rounds,
+                                         args.requests)
             else:
                 url = postgres_url()
                 if url is None:

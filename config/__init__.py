@@ -87,8 +87,10 @@ class BaseConfig:
     MAP_TILE_SUBDOMAINS = os.environ.get("MAP_TILE_SUBDOMAINS", "")
     MAP_TILE_ATTRIBUTION = os.environ.get("MAP_TILE_ATTRIBUTION", "")
 
-    # Answers read from the pool (searches) kept per process until the pool changes; 0 = off.
+    # Answers read from the pool and obligations kept until their data changes: per process
+    # (entries; 0 = off) and, with REDIS_URL, shared by all processes (seconds kept in Redis).
     DATA_CACHE_ENTRIES = int(os.environ.get("DATA_CACHE_ENTRIES", "2048"))
+    DATA_CACHE_SHARED_TTL = int(os.environ.get("DATA_CACHE_SHARED_TTL", "600"))
 
     # Evidence files live outside the web root; only the services hand them out.
     UPLOAD_ROOT = os.environ.get("UPLOAD_ROOT", str(INSTANCE_DIR / "uploads"))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
-from app.api.common import BEARER, PageQuerySchema, actor, authenticated, page_schema
+from app.api.common import BEARER, Blueprint, PageQuerySchema, actor, authenticated, page_schema
 from services import audit
 
 blp = Blueprint("api_audit", __name__, url_prefix="/api/v1/audit-events",

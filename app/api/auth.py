@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from flask_login import current_user
-from flask_smorest import Blueprint
 
-from app.api.common import BEARER, actor, authenticated
+from app.api.common import BEARER, Blueprint, actor, authenticated
 from app.api.schemas import (
     MeSchema,
     NewTokenSchema,

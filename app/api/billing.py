@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask import Response, request
-from flask_smorest import Blueprint
 
-from app.api.common import BEARER, actor, authenticated, json_answer
+from app.api.common import BEARER, Blueprint, actor, authenticated, json_answer
 from app.extensions import db
 from app.models import Organization
 from services import bank_statements, cost_pools, invoice_pdf, invoices, ledger, permissions

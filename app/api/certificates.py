@@ -5,9 +5,8 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import Response, current_app
 from flask_babel import gettext as _
-from flask_smorest import Blueprint
 
-from app.api.common import BEARER, PageQuerySchema, actor, authenticated, page_schema
+from app.api.common import BEARER, Blueprint, PageQuerySchema, actor, authenticated, page_schema
 from app.extensions import db, limiter
 from app.models import CertificateStatus, OutletType
 from services import certificates, organizations

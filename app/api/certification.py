@@ -8,9 +8,8 @@ from pathlib import Path
 import marshmallow as ma
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from flask_smorest import Blueprint
 
-from app.api.common import BEARER, actor, authenticated, file_answer
+from app.api.common import BEARER, Blueprint, actor, authenticated, file_answer
 from app.api.outlets import EvidenceSchema, send_evidence
 from app.api.schemas import VerificationInSchema
 from app.extensions import db

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
-from app.api.common import BEARER, actor, authenticated
+from app.api.common import BEARER, Blueprint, actor, authenticated
 from app.extensions import db
 from services import cobuilding_savings
 

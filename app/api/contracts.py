@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask import Response
-from flask_smorest import Blueprint
 
-from app.api.common import BEARER, actor, authenticated
+from app.api.common import BEARER, Blueprint, actor, authenticated
 from app.api.idempotency import idempotent
 from app.extensions import db
 from app.models import AgreementStatus, ContractForm, RequestStatus

@@ -7,9 +7,8 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import Response, current_app, request
 from flask_babel import lazy_gettext as _l
-from flask_smorest import Blueprint
 
-from app.api.common import BEARER, actor, authenticated, file_answer, json_answer
+from app.api.common import BEARER, Blueprint, actor, authenticated, file_answer, json_answer
 from app.extensions import db
 from services import filing_runs, filings, joint_filings, permissions
 from services.errors import ValidationFailed

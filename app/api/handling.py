@@ -5,9 +5,8 @@ by the caller's organizations in the query: another organization's record is 404
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
-from app.api.common import BEARER, actor, authenticated
+from app.api.common import BEARER, Blueprint, actor, authenticated
 from app.api.idempotency import idempotent
 from app.extensions import db
 from app.models import HandlingStatus

@@ -7,9 +7,8 @@ import io
 import marshmallow as ma
 from flask import jsonify, request, send_file
 from flask_babel import gettext as _
-from flask_smorest import Blueprint
 
-from app.api.common import BEARER, ErrorBodySchema, actor, authenticated
+from app.api.common import BEARER, Blueprint, ErrorBodySchema, actor, authenticated
 from app.errors import error_body
 from app.extensions import db
 from services import outlet_import

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask_login import current_user
-from flask_smorest import Blueprint
 
-from app.api.common import BEARER, PageQuerySchema, authenticated, page_schema
+from app.api.common import BEARER, Blueprint, PageQuerySchema, authenticated, page_schema
 from app.extensions import db
 from services import notifications
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from app import notifications
-from app.api.common import BEARER, actor, authenticated, page_schema
+from app.api.common import BEARER, Blueprint, actor, authenticated, page_schema
 from app.api.schemas import (
     InvitationInSchema,
     InvitationSchema,

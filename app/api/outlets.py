@@ -6,9 +6,8 @@ from pathlib import Path
 
 import marshmallow as ma
 from flask import current_app, send_file
-from flask_smorest import Blueprint
 
-from app.api.common import BEARER, actor, authenticated, file_answer
+from app.api.common import BEARER, Blueprint, actor, authenticated, file_answer
 from app.extensions import db
 from app.models import Establishment, OutletStatus, OutletType
 from services import assessments, evidence, offers, organizations, outlets

@@ -5,9 +5,8 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import Response, jsonify
 from flask_babel import gettext as _
-from flask_smorest import Blueprint
 
-from app.api.common import page_schema
+from app.api.common import Blueprint, page_schema
 from app.models import Establishment, OutletType
 from app.models.types import utcnow
 from services import pool_search, registry_export

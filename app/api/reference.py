@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
+from app.api.common import Blueprint
 from services import checklist, divisions, rule_sets
 from services.errors import NotFound
 

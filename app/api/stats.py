@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 
+from app.api.common import Blueprint
 from services import national_stats
 
 blp = Blueprint("api_stats", __name__, url_prefix="/api/v1/stats", description="National statistics")

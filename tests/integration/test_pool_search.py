@@ -707,3 +707,105 @@ def test_an_outlet_page_follows_its_offer(app, client, pool):
         db.session.commit()
     assert client.get(f"/api/v1/outlets/{outlet_id}", headers=EN).json["offer"]["min_term_months"] == 24
     assert "24" in client.get(f"/outlets/{outlet_id}", headers=EN).get_data(as_text=True)
+
+
+class FakeRedis:
+    """What services.shared_cache uses of a Redis client, in a dict."""
+
+    def __init__(self, fail: bool = False):
+        self.store: dict[str, bytes] = {}
+        self.fail = fail
+        self.calls = 0
+
+    def get(self, key):
+        self.calls += 1
+        if self.fail:
+            raise ConnectionError("Redis is down")
+        return self.store.get(key)
+
+    def set(self, key, value, ex=None):
+        self.calls += 1
+        if self.fail:
+            raise ConnectionError("Redis is down")
+        assert ex and ex > 0
+        self.store[key] = value
+
+
+@pytest.fixture
+def shared(app, monkeypatch):
+    """A shared cache level (REDIS_URL) backed by FakeRedis; `forget_local()` plays a new process."""
+    from services import data_versions, shared_cache
+
+    fake = FakeRedis()
+    monkeypatch.setitem(app.config, "REDIS_URL", "redis://shared-cache.test/0")
+    monkeypatch.setitem(shared_cache._clients, "redis://shared-cache.test/0", fake)
+    monkeypatch.setattr(shared_cache, "_resting_until", 0.0)
+    monkeypatch.setattr(data_versions, "_cache", data_versions._Lru())
+    fake.forget_local = lambda: monkeypatch.setattr(data_versions, "_cache", data_versions._Lru())
+    return fake
+
+
+def test_another_process_takes_the_answer_from_the_shared_cache(client, pool, statements, shared):
+    first = shenzhen(client)
+    assert len(shared.store) == 1
+    shared.forget_local()
+    statements.clear()
+    assert shenzhen(client) == first
+    assert not any("outlets" in s for s in statements)
+
+
+def test_a_change_is_never_answered_from_the_shared_cache(app, client, pool, shared):
+    shenzhen(client)
+    with app.app_context():
+        db.session.get(Outlet, pool["Alpha 南山网点"]).name = "Alpha 改名"
+        db.session.commit()
+    shared.forget_local()
+    assert "Alpha 改名" in shenzhen(client)
+    assert len(shared.store) == 2  # the new token's answer beside the old one (its TTL ends it)
+
+
+def test_a_shared_value_not_signed_by_this_deployment_is_ignored(client, pool, statements, shared):
+    import pickle
+
+    from services.pool_search import Page
+
+    first = shenzhen(client)
+    (key,) = shared.store
+    forged = pickle.dumps(Page([{"name": "forged"}], 1, 1, 20))
+    shared.store[key] = b"\0" * 32 + forged
+    shared.forget_local()
+    statements.clear()
+    assert shenzhen(client) == first
+    assert any("from outlets" in s for s in statements)
+
+
+def test_searches_work_while_redis_is_down_and_stop_asking_it(client, pool, shared):
+    first = shenzhen(client)
+    shared.fail = True
+    shared.forget_local()
+    assert shenzhen(client) == first
+    calls = shared.calls
+    shared.forget_local()
+    assert shenzhen(client) == first
+    assert shared.calls == calls  # resting: no request waits on a dead Redis
+
+
+def test_the_shared_level_round_trips_through_a_real_redis(app, client, pool, statements, monkeypatch):
+    redis = pytest.importorskip("redis")
+    url = "redis://127.0.0.1:6379/14"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).flushdb()
+    except redis.RedisError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    from services import data_versions, shared_cache
+
+    monkeypatch.setitem(app.config, "REDIS_URL", url)
+    monkeypatch.setattr(shared_cache, "_resting_until", 0.0)
+    first = shenzhen(client)
+    monkeypatch.setattr(data_versions, "_cache", data_versions._Lru())
+    with app.app_context():
+        keys = redis.Redis.from_url(url).keys("outletpool:dv:*")
+        assert len(keys) == 1 and redis.Redis.from_url(url).ttl(keys[0]) > 0
+    statements.clear()
+    assert shenzhen(client) == first
+    assert not any("outlets" in s for s in statements)
