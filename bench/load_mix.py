@@ -47,6 +47,7 @@ from search import (
     percentile,
     postgres_url,
     search_mix,
+    shared_cache_url,
     start_gunicorn,
     stop_gunicorn,
 )
@@ -318,13 +319,15 @@ def main() -> None:
         if not args.database:
             print(f"demo data on a scratch database: {build_demo(url, instance):.0f} s")
         port = free_port()
-        server = start_gunicorn(url, port, instance)
+        redis_url = shared_cache_url()  # as deployed: rate limits and the shared read cache
+        server = start_gunicorn(url, port, instance, extra_env={"REDIS_URL": redis_url or ""})
         auth = {"token": api_token(port), "cookie": session_cookie(port)}
         targets = demo_targets(url)
         print(f"gunicorn {os.environ.get('WEB_CONCURRENCY', '4')} workers x "
               f"{os.environ.get('GUNICORN_THREADS', '2')} threads; {len(targets['outlets']):,} listed "
               f"outlets; {args.rounds} rounds of {args.seconds} s per connection count (medians); "
-              f"probe: {PROBE_THREADS} sequential clients; load average before: "
+              f"probe: {PROBE_THREADS} sequential clients; Redis: {redis_url or 'none'}; "
+              f"load average before: "
               f"{os.getloadavg()[0]:.2f}")
         warm = mix_requests(targets, auth, 300, seed=1)
         workdir = Path(tempfile.mkdtemp(prefix="bench-warm-"))
