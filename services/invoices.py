@@ -402,7 +402,7 @@ def list_for(actor: Actor, *, organization_id: int | None = None, status: str | 
                 "must be one of %(allowed)s", allowed=", ".join(s.value for s in InvoiceStatus))]}
             ) from exc
     if overdue_on:
-        query = query.where(Invoice.status == InvoiceStatus.OPEN, Invoice.due_on < overdue_on)
+        query = query.where(Invoice.is_overdue(overdue_on))
     if agreement_id:
         query = query.where(Invoice.agreement_id == agreement_id)
     return list(db.session.execute(query.order_by(Invoice.issued_on.desc(), Invoice.id.desc())
@@ -414,7 +414,7 @@ def overdue_for(organization_ids: list[int], today: date) -> list[Invoice]:
     if not organization_ids:
         return []
     return list(db.session.execute(select(Invoice).where(
-        Invoice.status == InvoiceStatus.OPEN, Invoice.due_on < today,
+        Invoice.is_overdue(today),
         or_(Invoice.issuer_id.in_(organization_ids), Invoice.customer_id.in_(organization_ids)))
         .order_by(Invoice.due_on, Invoice.id)).scalars())
 
@@ -555,7 +555,7 @@ def remind_overdue(now: datetime) -> int:
         return 0
     sent = 0
     due = db.session.execute(select(Invoice).where(
-        Invoice.status == InvoiceStatus.OPEN, Invoice.due_on < today - timedelta(days=steps[0] - 1))
+        Invoice.is_overdue(today - timedelta(days=steps[0] - 1)))
         .order_by(Invoice.id)).scalars().all()
     for invoice in due:
         late = (today - invoice.due_on).days

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.models import MemberRole, Membership, Organization, OrgKind
-from services.errors import PermissionDenied
+from services.errors import NotFound, PermissionDenied
 
 ANY_KIND = frozenset(OrgKind)
 ANY_ROLE = frozenset(MemberRole)
@@ -122,6 +122,21 @@ def member_org_ids(actor) -> list[int]:
 
 def is_operator(actor) -> bool:
     return operator_membership(actor.user) is not None
+
+
+def organization_in_view(actor, organization_id: int | None) -> int | None:
+    """`organization_id` when the actor may read that organization's billing: its own, or any
+    existing one for an operator. NotFound otherwise, so a stranger learns no ids."""
+    if organization_id is None:
+        return None
+    if membership_of(actor.user, organization_id):
+        return organization_id
+    if is_operator(actor):
+        from app.extensions import db
+
+        if db.session.get(Organization, organization_id) is not None:
+            return organization_id
+    raise NotFound("organization", organization_id)
 
 
 def require_operator(user, action: str) -> Organization:

@@ -9,9 +9,8 @@ from flask import Response, request
 
 from app.api.common import BEARER, Blueprint, actor, authenticated, json_answer
 from app.extensions import db
-from app.models import Organization
 from services import bank_statements, cost_pools, invoice_pdf, invoices, ledger, permissions
-from services.errors import NotFound, ValidationFailed
+from services.errors import ValidationFailed
 from services.payments import bank_transfer, providers
 from services.spreadsheet_safety import decode_upload
 
@@ -103,16 +102,6 @@ def present(invoice) -> dict:
     }
 
 
-def _org_scope(organization_id: int | None) -> int | None:
-    if organization_id is None:
-        return None
-    if permissions.membership_of(actor().user, organization_id):
-        return organization_id
-    if permissions.is_operator(actor()) and db.session.get(Organization, organization_id) is not None:
-        return organization_id
-    raise NotFound("organization", organization_id)
-
-
 # --- cost pools -----------------------------------------------------------------------------
 
 @blp.route("/agreements/<int:agreement_id>/cost-pools", methods=["GET"])
@@ -183,7 +172,8 @@ def list_invoices(query):
     """Invoices the caller's organizations issued or received (all, for operators)."""
     from services.certifiers import china_today
 
-    found = invoices.list_for(actor(), organization_id=_org_scope(query.get("organization_id")),
+    organization_id = permissions.organization_in_view(actor(), query.get("organization_id"))
+    found = invoices.list_for(actor(), organization_id=organization_id,
                               status=query.get("status"), agreement_id=query.get("agreement_id"),
                               overdue_on=china_today() if query["overdue"] else None)
     return {"items": [present(i) for i in found], "total": len(found)}
@@ -299,7 +289,7 @@ def import_statement(organization_id):
     "Balance and statement lines", "organization_id", "balance_fen", "lines")})
 def statement(query, organization_id):
     """Balance (above 0: owes; below 0: is owed), per account, and the statement lines."""
-    organization_id = _org_scope(organization_id)
+    organization_id = permissions.organization_in_view(actor(), organization_id)
     result = ledger.statement(organization_id, start=query.get("start"), end=query.get("end"))
     for line in result["lines"]:
         line["on"] = line["on"].isoformat()

@@ -16,8 +16,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
     event,
 )
+from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from app.extensions import db
@@ -146,9 +148,14 @@ class Invoice(db.Model):
         """Left to pay; negative when over-paid (the customer's credit)."""
         return self.gross_fen - self.paid_fen - self.credited_fen - self.written_off_fen
 
+    @hybrid_method
     def is_overdue(self, today: date) -> bool:
-        """Still open after its due date (the rule services.invoices.overdue_for queries)."""
+        """Still open after its due date; on the class, the same rule as a query condition."""
         return self.status is InvoiceStatus.OPEN and self.due_on < today
+
+    @is_overdue.expression
+    def is_overdue(cls, today: date):
+        return and_(cls.status == InvoiceStatus.OPEN, cls.due_on < today)
 
 
 class InvoiceLine(db.Model):
