@@ -35,7 +35,7 @@ from services import agreements, audit, certificates, notifications, permissions
 from services.audit import Actor
 from services.certifiers import china_today
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from services.offers import MAX_FEN
+from services.money import MAX_FEN
 from services.tick import job
 
 SUBJECT = "capacity_request"

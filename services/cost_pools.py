@@ -19,10 +19,10 @@ from app.models.types import utcnow
 from services import audit, cost_sharing, money, permissions
 from services.audit import Actor
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from services.money import MAX_FEN
 
 SUBJECT = "agreement"
 MAX_LINES = 50
-MAX_FEN = 10**12  # ten billion yuan: larger is a typo
 
 
 # --- what goes into the document ------------------------------------------------------------

@@ -32,7 +32,7 @@ from sqlalchemy import or_, select, update
 from app.extensions import db
 from app.models import Agreement, Allocation, HandlingRecord, HandlingStatus, Organization
 from app.models.types import utcnow
-from services import audit, notifications, permissions
+from services import audit, money, notifications, permissions
 from services.audit import Actor
 from services.certifiers import china_today
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -87,7 +87,7 @@ def fee_fen(kilograms: int, fen_per_t: int) -> int:
 
 
 def yuan_text(fen: int) -> str:
-    return f"{Decimal(fen) / 100:,.2f}"
+    return f"{money.yuan(fen):,}"
 
 
 def invoice_lines(records: list[HandlingRecord], start: date, outlet: str) -> list[dict]:

@@ -11,8 +11,7 @@ from app.models import CapacityOffer, Outlet, OutletStatus
 from services import audit, permissions
 from services.audit import Actor
 from services.errors import Conflict, ValidationFailed
-
-MAX_FEN = 10**12  # ten billion yuan: anything above is a typo
+from services.money import MAX_FEN
 
 
 def _int(data: dict, name: str, errors: dict, *, minimum: int, maximum: int) -> int | None:

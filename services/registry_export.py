@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 
+from services import money
 from services.spreadsheet_safety import safe_row
 
 EXPORT_LIMIT = 20_000
@@ -31,8 +32,7 @@ class Column:
     value: Callable[[dict], object]
 
 
-def yuan(fen: int | None) -> Decimal | None:
-    return None if fen is None else (Decimal(fen) / 100).quantize(Decimal("0.01"))
+yuan = money.yuan
 
 
 def type_labels() -> dict[str, object]:

@@ -5,7 +5,7 @@ onboarding; bank statement import; an agreement's cost pools (included in the ag
 and the overdue card of the dashboard.
 
 Views parse the form, call one service, commit once and render. Amounts are typed in yuan and
-turned into integer fen here, with Decimal (app.web.contracts.fen_from_yuan)."""
+turned into integer fen here, with Decimal (services.money.fen_from_yuan)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from wtforms.validators import Length, Optional
 from app.extensions import db
 from app.models import OrgKind, PayeeBankAccount
 from app.security import current_actor, current_membership
-from app.web.contracts import DATE, MONEY, fen_from_yuan, show_errors, yuan_from_fen
+from app.web.contracts import DATE, MONEY, show_errors
 from app.web.forms import ActionForm
 from services import (
     agreements,
@@ -35,6 +35,7 @@ from services import (
 )
 from services.certifiers import china_today
 from services.errors import Conflict, PermissionDenied, ServiceError, ValidationFailed
+from services.money import fen_from_yuan, yuan_from_fen
 from services.payments import bank_transfer, stripe_provider
 from services.spreadsheet_safety import decode_upload
 

@@ -6,8 +6,6 @@ do what. Money is typed in yuan and turned into integer fen here, with Decimal."
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_datetime, get_locale, ngettext
 from flask_babel import gettext as _
@@ -24,7 +22,7 @@ from app.web.forms import ActionForm
 from services import agreements, capacity_requests, coverage_plans, outlets, permissions
 from services.certifiers import china_today
 from services.errors import Conflict, NotFound, ServiceError, ValidationFailed
-from services.offers import MAX_FEN
+from services.money import fen_from_yuan, yuan_from_fen
 
 bp = Blueprint("contracts", __name__, url_prefix="/contracts")
 
@@ -36,22 +34,6 @@ DATE = {"type": "date"}
 
 
 # --- money at the edge ----------------------------------------------------------------------
-
-def fen_from_yuan(text) -> int:
-    """'12000.50' yuan -> 1200050 fen; ValueError for anything that is not such an amount."""
-    try:
-        amount = Decimal(str(text).strip().replace(",", "").replace("，", ""))
-    except InvalidOperation as exc:
-        raise ValueError(text) from exc
-    fen = amount * 100
-    if not amount.is_finite() or amount < 0 or fen != fen.to_integral_value() or fen > MAX_FEN:
-        raise ValueError(text)
-    return int(fen)
-
-
-def yuan_from_fen(fen: int | None) -> str:
-    return "" if fen is None else str((Decimal(fen) / 100).quantize(Decimal("0.01")))
-
 
 # --- forms ----------------------------------------------------------------------------------
 

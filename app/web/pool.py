@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from decimal import Decimal, InvalidOperation
 
 from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
-from services import certificates, divisions, outlets, pool_search, registry_export
+from services import certificates, divisions, money, outlets, pool_search, registry_export
 from services.errors import ValidationFailed
 
 bp = Blueprint("pool", __name__)
@@ -26,11 +25,8 @@ def _api_params(form: dict) -> tuple[dict, dict]:
     errors = {}
     if form.get("max_annual_fee"):
         try:
-            fen = Decimal(form["max_annual_fee"].replace(",", "")) * 100
-            if not fen.is_finite() or fen < 0 or fen != fen.to_integral_value():
-                raise InvalidOperation
-            params["max_annual_fee_fen"] = int(fen)
-        except InvalidOperation:
+            params["max_annual_fee_fen"] = money.fen_from_yuan(form["max_annual_fee"])
+        except ValueError:
             errors["max_annual_fee"] = [_("must be an amount in yuan, e.g. 12000 or 12000.50")]
     return params, errors
 

@@ -17,9 +17,9 @@ from app.models.types import utcnow
 from services import audit, invoices, money, permissions
 from services.audit import Actor
 from services.errors import NotFound, PermissionDenied, ValidationFailed
+from services.money import MAX_FEN
 
 NAME = "bank_transfer"
-MAX_FEN = 10**12
 
 
 class BankTransfer:
