@@ -323,8 +323,10 @@ def main() -> None:
         server = start_gunicorn(url, port, instance, extra_env={"REDIS_URL": redis_url or ""})
         auth = {"token": api_token(port), "cookie": session_cookie(port)}
         targets = demo_targets(url)
-        print(f"gunicorn {os.environ.get('WEB_CONCURRENCY', '4')} workers x "
-              f"{os.environ.get('GUNICORN_THREADS', '2')} threads; {len(targets['outlets']):,} listed "
+        threads = ("sync" if os.environ.get("GUNICORN_WORKER_CLASS") == "sync"
+                   else f"x {os.environ.get('GUNICORN_THREADS', '2')} threads")
+        print(f"gunicorn {os.environ.get('WEB_CONCURRENCY', '4')} workers {threads}; "
+              f"{len(targets['outlets']):,} listed "
               f"outlets; {args.rounds} rounds of {args.seconds} s per connection count (medians); "
               f"probe: {PROBE_THREADS} sequential clients; Redis: {redis_url or 'none'}; "
               f"load average before: "
