@@ -124,3 +124,39 @@ def shared_outlet(app, make_party):
                                      min_term_months=12, available_from=date(2026, 1, 1)))
         db.session.commit()
         return outlet.id, provider
+
+
+class FakeRedis:
+    """What services.shared_cache uses of a Redis client, in a dict."""
+
+    def __init__(self, fail: bool = False):
+        self.store: dict[str, bytes] = {}
+        self.fail = fail
+        self.calls = 0
+
+    def get(self, key):
+        self.calls += 1
+        if self.fail:
+            raise ConnectionError("Redis is down")
+        return self.store.get(key)
+
+    def set(self, key, value, ex=None):
+        self.calls += 1
+        if self.fail:
+            raise ConnectionError("Redis is down")
+        assert ex and ex > 0
+        self.store[key] = value
+
+
+@pytest.fixture
+def shared(app, monkeypatch):
+    """A shared cache level (REDIS_URL) backed by FakeRedis; `forget_local()` plays a new process."""
+    from services import data_versions, shared_cache
+
+    fake = FakeRedis()
+    monkeypatch.setitem(app.config, "REDIS_URL", "redis://shared-cache.test/0")
+    monkeypatch.setitem(shared_cache._clients, "redis://shared-cache.test/0", fake)
+    monkeypatch.setattr(shared_cache, "_resting_until", 0.0)
+    monkeypatch.setattr(data_versions, "_cache", data_versions._Lru())
+    fake.forget_local = lambda: monkeypatch.setattr(data_versions, "_cache", data_versions._Lru())
+    return fake

@@ -709,42 +709,6 @@ def test_an_outlet_page_follows_its_offer(app, client, pool):
     assert "24" in client.get(f"/outlets/{outlet_id}", headers=EN).get_data(as_text=True)
 
 
-class FakeRedis:
-    """What services.shared_cache uses of a Redis client, in a dict."""
-
-    def __init__(self, fail: bool = False):
-        self.store: dict[str, bytes] = {}
-        self.fail = fail
-        self.calls = 0
-
-    def get(self, key):
-        self.calls += 1
-        if self.fail:
-            raise ConnectionError("Redis is down")
-        return self.store.get(key)
-
-    def set(self, key, value, ex=None):
-        self.calls += 1
-        if self.fail:
-            raise ConnectionError("Redis is down")
-        assert ex and ex > 0
-        self.store[key] = value
-
-
-@pytest.fixture
-def shared(app, monkeypatch):
-    """A shared cache level (REDIS_URL) backed by FakeRedis; `forget_local()` plays a new process."""
-    from services import data_versions, shared_cache
-
-    fake = FakeRedis()
-    monkeypatch.setitem(app.config, "REDIS_URL", "redis://shared-cache.test/0")
-    monkeypatch.setitem(shared_cache._clients, "redis://shared-cache.test/0", fake)
-    monkeypatch.setattr(shared_cache, "_resting_until", 0.0)
-    monkeypatch.setattr(data_versions, "_cache", data_versions._Lru())
-    fake.forget_local = lambda: monkeypatch.setattr(data_versions, "_cache", data_versions._Lru())
-    return fake
-
-
 def test_another_process_takes_the_answer_from_the_shared_cache(client, pool, statements, shared):
     first = shenzhen(client)
     assert len(shared.store) == 1
