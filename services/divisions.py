@@ -115,6 +115,13 @@ class DivisionIndex:
             and self.by_code.get(ref.parent_code) is not None
             and self.by_code[ref.parent_code].name == ref.name
         }
+        # The pickers' lists, by code: all provinces, a province's prefecture-level cities, a
+        # city's districts. Built once, so a page never scans all 3,000 divisions to fill them.
+        members: dict[tuple[str, str | None], list[DivisionRef]] = {}
+        for ref in sorted(self.by_code.values(), key=lambda r: r.code):
+            within = {"prefecture": ref.province_code, "district": ref.prefecture_code}.get(ref.level)
+            members.setdefault((ref.level, within), []).append(ref)
+        self._members = {key: tuple(refs) for key, refs in members.items()}
 
     @classmethod
     def from_csv(cls, path: Path = DIVISIONS_CSV) -> DivisionIndex:
@@ -125,6 +132,11 @@ class DivisionIndex:
 
     def get(self, code: str) -> DivisionRef | None:
         return self.by_code.get(code)
+
+    def members(self, level: str, within: str | None = None) -> tuple[DivisionRef, ...]:
+        """Divisions of `level` by code: the provinces; the prefecture-level cities `within` a
+        province; the districts and counties `within` a prefecture-level city."""
+        return self._members.get((level, within), ())
 
     def resolution_for(self, code: str) -> Resolution | None:
         if code not in self.by_code:

@@ -40,8 +40,8 @@ def _map_settings() -> dict:
 
 def _province_labels(index) -> str:
     """[[short name, lat, lon]] for the map's offline background."""
-    return json.dumps([[ref.short_name, ref.lat, ref.lon] for ref in index.by_code.values()
-                       if ref.level == "province" and ref.lat is not None], ensure_ascii=False)
+    return json.dumps([[ref.short_name, ref.lat, ref.lon] for ref in index.members("province")
+                       if ref.lat is not None], ensure_ascii=False)
 
 
 @bp.route("/pool")
@@ -75,13 +75,10 @@ def _division_options(index, criteria) -> dict:
     province = criteria.province_code if criteria else None
     city = criteria.city_code if criteria else None
 
-    def pick(keep) -> list:
-        return sorted((r for r in index.by_code.values() if keep(r)), key=lambda r: r.code)
-
     return {
-        "provinces": pick(lambda r: r.level == "province"),
-        "cities": pick(lambda r: r.level == "prefecture" and province and r.province_code == province),
-        "districts": pick(lambda r: r.level == "district" and city and r.prefecture_code == city),
+        "provinces": index.members("province"),
+        "cities": index.members("prefecture", province) if province else (),
+        "districts": index.members("district", city) if city else (),
         "province": province, "city": city,
         "district": criteria.district_code if criteria else None,
     }

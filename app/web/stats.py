@@ -18,8 +18,7 @@ def national():
         stats = national_stats.national(province)
     except ValidationFailed:
         abort(404)
-    provinces = sorted((r for r in divisions.index().by_code.values() if r.level == "province"),
-                       key=lambda r: r.code)
+    provinces = divisions.index().members("province")
     return render_template(
         "stats/national.html", s=stats, survey=stats["survey_2022"], provinces=provinces,
         province=province, zh=get_locale().language == "zh",
