@@ -40,12 +40,15 @@ TRANSITIONS = {
 
 
 @cache
+@cache
 def options() -> dict:
+    """Chemistries and safety classes (data file, read once): shared, so read-only."""
     return json.loads(OPTIONS_FILE.read_text(encoding="utf-8"))
 
 
-def _codes(kind: str) -> set[str]:
-    return {o["code"] for o in options()[kind]}
+@cache
+def _codes(kind: str) -> frozenset[str]:
+    return frozenset(o["code"] for o in options()[kind])
 
 
 def check_fields(data: dict, *, creating: bool, current: Outlet | None = None,
