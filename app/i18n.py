@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, has_request_context, request, session
-from flask_babel import get_locale
+from flask import Flask, current_app, g, has_request_context, request, session
+from flask_babel import get_locale, get_translations
 from flask_login import current_user
 
 from app.extensions import babel
@@ -36,7 +36,28 @@ def select_timezone() -> str:
     return current_app.config["DISPLAY_TIMEZONE"]
 
 
+def _translations():
+    """The request's catalog for templates, looked up once per request and locale.
+
+    A page translates a hundred strings or more, and Flask-Babel resolves its context, the
+    locale and the catalog again for each; `force_locale` (mail in the recipient's language)
+    sets another locale object, which misses the memo."""
+    state = g.get("_flask_babel")
+    memo = g.get("_template_translations")
+    if memo is not None and state is not None and memo[0] is getattr(state, "babel_locale", None):
+        return memo[1]
+    translations = get_translations()
+    g._template_translations = (get_locale(), translations)
+    return translations
+
+
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone,
                    default_translation_directories=str(app.root_path) + "/translations")
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _translations().ugettext(s),
+        ngettext=lambda s, p, n: _translations().ungettext(s, p, n),
+        pgettext=lambda c, s: _translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _translations().unpgettext(c, s, p, n),
+        newstyle=True)
     app.jinja_env.globals["get_locale"] = get_locale

@@ -110,3 +110,17 @@ def test_openapi_document_describes_the_contract(client):
     assert "bearerAuth" in spec["components"]["securitySchemes"]
     docs = client.get("/api/v1/docs").get_data(as_text=True)
     assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs and "<script>" not in docs
+
+
+def test_templates_follow_a_forced_locale_and_come_back(app):
+    """Templates look the catalog up once per request (app.i18n); mail rendered in another
+    language with force_locale inside that request must still switch, and switch back."""
+    from flask import render_template_string
+    from flask_babel import force_locale
+
+    page = "{{ _('Not found.') }}"
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
+        assert render_template_string(page) == "Not found."
+        with force_locale("zh_CN"):
+            assert render_template_string(page) == "未找到。"
+        assert render_template_string(page) == "Not found."
