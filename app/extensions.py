@@ -1,6 +1,7 @@
 """Flask extensions, created unbound and initialised in `create_app`."""
 
 import sqlite3
+import time
 
 from flask_babel import Babel
 from flask_limiter import Limiter
@@ -13,7 +14,9 @@ from flask_talisman import Talisman
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import Pool
 
 # Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -63,3 +66,38 @@ def _sqlite_savepoint_inside_a_transaction(conn, _name):
     dbapi_connection = conn.connection.dbapi_connection
     if isinstance(dbapi_connection, sqlite3.Connection) and not dbapi_connection.in_transaction:
         dbapi_connection.execute("BEGIN")
+
+
+# A pooled connection unused for longer than this is pinged before it is handed out.
+IDLE_BEFORE_PING_S = 1.0
+
+
+@event.listens_for(Pool, "connect")
+@event.listens_for(Pool, "checkin")
+def _idle_from_now(_dbapi_connection, record):
+    if record is not None:
+        record.info["idle_since"] = time.monotonic()
+
+
+@event.listens_for(Pool, "checkout")
+def _ping_if_idle(dbapi_connection, record, _proxy):
+    """pool_pre_ping, for connections that sat idle. Pinging at every checkout was a round
+    trip per request, 9 % of request time under load. A connection used a moment ago is as
+    alive as a ping would show; if the server went away since, the first statement fails, the
+    request answers 503 (app.errors) and SQLAlchemy drops every pooled connection at once.
+    Raising DisconnectionError makes the pool replace the connection and try again."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    if time.monotonic() - record.info.get("idle_since", 0.0) < IDLE_BEFORE_PING_S:
+        return
+    autocommit = dbapi_connection.autocommit
+    try:
+        dbapi_connection.autocommit = True  # the ping must not open a transaction
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        dbapi_connection.autocommit = autocommit
+    except Exception as error:
+        raise DisconnectionError(f"pooled connection failed its ping: {error}") from error
