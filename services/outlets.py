@@ -13,6 +13,7 @@ from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Establishment, Organization, Outlet, OutletStatus, OutletType
@@ -193,9 +194,10 @@ def get_manageable(actor: Actor, outlet_id: int) -> Outlet:
 
 
 def get_public(outlet_id: int) -> Outlet:
-    """A listed outlet, as anyone may see it."""
+    """A listed outlet, as anyone may see it, with its offer (every caller shows it)."""
     outlet = db.session.execute(
         select(Outlet).where(Outlet.id == outlet_id, Outlet.status == OutletStatus.LISTED)
+        .options(joinedload(Outlet.offer))
     ).unique().scalar_one_or_none()
     if outlet is None:
         raise NotFound("outlet", outlet_id)

@@ -193,7 +193,9 @@ def capacity_request_panel(outlet_id: int) -> dict | None:
     form = RequestForm(formdata=None)
     form.term_months.data = str(outlet.offer.min_term_months)
     form.start_date.data = max(china_today(), outlet.offer.available_from).isoformat()
-    return {"form": form, "offer": outlet.offer, "left": agreements.capacity_left(outlet_id),
+    # The pool's available capacity is offered minus held, kept in the same transaction as
+    # every allocation change (agreements.refresh_available): what capacity_left would count.
+    return {"form": form, "offer": outlet.offer, "left": outlet.available_capacity_t,
             "open_request": mine[0] if mine else None, "held": held[0] if held else None,
             "outlet_id": outlet_id,
             "may": bool(permissions.can(current_user, "capacity.contract", membership.organization)),
