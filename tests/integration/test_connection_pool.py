@@ -7,6 +7,8 @@ pool is invalidated, so the next request is served on a fresh connection.
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 
@@ -15,36 +17,50 @@ from app.extensions import db
 
 
 @pytest.fixture
-def postgres_only(app):
+def one_connection(app):
+    """An empty pool before (so the test's first request leaves exactly one connection in it)
+    and after (so no dead connection outlives the test)."""
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         pytest.skip("server-side disconnects are a PostgreSQL matter")
 
+    def empty_pool():
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
-def kill_pooled_connections(app) -> int:
-    """Terminate the server side of every connection to the test database (only the app's
-    pool holds any), so whichever the pool hands out next is dead; how many."""
+    empty_pool()
+    yield
+    empty_pool()
+
+
+def kill_pooled_connection(app) -> int:
+    """Terminate the server side of the one connection in the app's pool; how many died."""
     with app.app_context():
         engine = db.engine
+        assert engine.pool.checkedin() == 1
+        with engine.connect() as conn:  # the pooled connection itself, handed back after
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
         url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        database = engine.url.database
     with psycopg.connect(url, autocommit=True) as admin:
-        killed = admin.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()", (database,)).fetchone()
-    return killed[0]
+        killed = admin.execute("SELECT count(pg_terminate_backend(%s))", (pid,)).fetchone()[0]
+        for _ in range(100):  # the backend exits asynchronously
+            if not admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+                break
+            time.sleep(0.02)
+    return killed
 
 
-def test_an_idle_dead_connection_is_replaced_before_use(app, client, postgres_only, monkeypatch):
+def test_an_idle_dead_connection_is_replaced_before_use(app, client, one_connection, monkeypatch):
     assert client.get("/healthz").status_code == 200
-    assert kill_pooled_connections(app) >= 1
+    assert kill_pooled_connection(app) == 1
     monkeypatch.setattr(extensions, "IDLE_BEFORE_PING_S", 0.0)  # every checkout counts as idle
     assert client.get("/healthz").status_code == 200
 
 
 def test_a_busy_dead_connection_fails_one_request_then_the_pool_recovers(
-        app, client, postgres_only, monkeypatch):
+        app, client, one_connection, monkeypatch):
     assert client.get("/healthz").status_code == 200
-    assert kill_pooled_connections(app) >= 1
+    assert kill_pooled_connection(app) == 1
     monkeypatch.setattr(extensions, "IDLE_BEFORE_PING_S", 3600.0)  # never pinged
     failed = client.get("/api/v1/outlets?city=440300")
     assert failed.status_code == 503 and failed.headers.get("Retry-After")
