@@ -332,8 +332,8 @@ def main() -> None:
               f"load average before: "
               f"{os.getloadavg()[0]:.2f}")
         warm = mix_requests(targets, auth, 300, seed=1)
-        workdir = Path(tempfile.mkdtemp(prefix="bench-warm-"))
-        run_wrk(port, 8, 5, *write_wrk_inputs(warm, workdir))
+        with tempfile.TemporaryDirectory(prefix="bench-warm-") as folder:
+            run_wrk(port, 8, 5, *write_wrk_inputs(warm, Path(folder)))
         for connections in (int(c) for c in args.connections.split(",")):
             report(measure(port, targets, auth, connections, args.rounds, args.seconds))
         print(f"\nload average after: {os.getloadavg()[0]:.2f}")
