@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.extensions import db
 from app.models import MemberRole, Membership, Organization, OrgKind
 from services.errors import NotFound, PermissionDenied
 
@@ -131,11 +132,8 @@ def organization_in_view(actor, organization_id: int | None) -> int | None:
         return None
     if membership_of(actor.user, organization_id):
         return organization_id
-    if is_operator(actor):
-        from app.extensions import db
-
-        if db.session.get(Organization, organization_id) is not None:
-            return organization_id
+    if is_operator(actor) and db.session.get(Organization, organization_id) is not None:
+        return organization_id
     raise NotFound("organization", organization_id)
 
 

@@ -32,7 +32,6 @@ class Column:
     value: Callable[[dict], object]
 
 
-yuan = money.yuan
 
 
 def type_labels() -> dict[str, object]:
@@ -60,9 +59,9 @@ def columns(*, with_distance: bool) -> list[Column]:
         Column("certified", _l("Certified"), lambda r: str(_l("yes") if r["certified"] else _l("no"))),
         Column("available_capacity_t", _l("Available capacity (t/year)"),
                lambda r: r["available_capacity_t"]),
-        Column("annual_fee_yuan", _l("Annual fee (CNY)"), lambda r: yuan(r["annual_fee_fen"])),
+        Column("annual_fee_yuan", _l("Annual fee (CNY)"), lambda r: money.yuan(r["annual_fee_fen"])),
         Column("handling_fee_yuan_per_t", _l("Handling fee (CNY/t)"),
-               lambda r: yuan(r["handling_fee_fen_per_t"])),
+               lambda r: money.yuan(r["handling_fee_fen_per_t"])),
         Column("lat", _l("Latitude"), lambda r: r["lat"]),
         Column("lon", _l("Longitude"), lambda r: r["lon"]),
     ]

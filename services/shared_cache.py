@@ -19,9 +19,9 @@ import hashlib
 import hmac
 import logging
 import pickle
-import threading
 import time
 from collections.abc import Hashable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -33,23 +33,22 @@ SOCKET_TIMEOUT_S = 0.2
 REST_AFTER_ERROR_S = 5.0
 _CODE_ROOTS = ("services", "app/models")
 
-_lock = threading.Lock()
-_clients: dict[str, Any] = {}
 _resting_until = 0.0
-_code_digest: str | None = None
+
+
+@cache
+def _client_for(url: str):
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S,
+                                socket_connect_timeout=SOCKET_TIMEOUT_S)
 
 
 def _client():
     url = current_app.config.get("REDIS_URL")
     if not url or time.monotonic() < _resting_until:
         return None
-    with _lock:
-        if url not in _clients:
-            import redis
-
-            _clients[url] = redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S,
-                                                 socket_connect_timeout=SOCKET_TIMEOUT_S)
-        return _clients[url]
+    return _client_for(url)
 
 
 def _rest(error: Exception) -> None:
@@ -59,18 +58,16 @@ def _rest(error: Exception) -> None:
     _resting_until = time.monotonic() + REST_AFTER_ERROR_S
 
 
+@cache
 def code_digest() -> str:
     """A digest of the modules whose code computes and shapes cached answers."""
-    global _code_digest
-    if _code_digest is None:
-        root = Path(__file__).resolve().parent.parent
-        digest = hashlib.blake2b(digest_size=8)
-        for folder in _CODE_ROOTS:
-            for path in sorted((root / folder).rglob("*.py")):
-                digest.update(path.relative_to(root).as_posix().encode())
-                digest.update(path.read_bytes())
-        _code_digest = digest.hexdigest()
-    return _code_digest
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.blake2b(digest_size=8)
+    for folder in _CODE_ROOTS:
+        for path in sorted((root / folder).rglob("*.py")):
+            digest.update(path.relative_to(root).as_posix().encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def _redis_key(full_key: Hashable) -> str:

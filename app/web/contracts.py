@@ -2,7 +2,7 @@
 with their versions and signatures, and the maker's "request every outlet of this plan".
 
 Views parse the form, call one service, commit once and render; the services decide who may
-do what. Money is typed in yuan and turned into integer fen here, with Decimal."""
+do what. Money is typed in yuan and turned into integer fen here (services.money, with Decimal)."""
 
 from __future__ import annotations
 

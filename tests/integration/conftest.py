@@ -155,7 +155,7 @@ def shared(app, monkeypatch):
 
     fake = FakeRedis()
     monkeypatch.setitem(app.config, "REDIS_URL", "redis://shared-cache.test/0")
-    monkeypatch.setitem(shared_cache._clients, "redis://shared-cache.test/0", fake)
+    monkeypatch.setattr(shared_cache, "_client_for", lambda url: fake)
     monkeypatch.setattr(shared_cache, "_resting_until", 0.0)
     monkeypatch.setattr(data_versions, "_cache", data_versions._Lru())
     fake.forget_local = lambda: monkeypatch.setattr(data_versions, "_cache", data_versions._Lru())

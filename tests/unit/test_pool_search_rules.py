@@ -176,9 +176,11 @@ ROW = {"id": 7, "name": "=cmd|' /C calc'!A0", "type": "collection", "provider_na
 
 
 def test_yuan_is_exact():
-    assert str(registry_export.yuan(1_234_567)) == "12345.67"
-    assert str(registry_export.yuan(5)) == "0.05"
-    assert registry_export.yuan(None) is None
+    from services import money
+
+    assert str(money.yuan(1_234_567)) == "12345.67"
+    assert str(money.yuan(5)) == "0.05"
+    assert money.yuan(None) is None
 
 
 def test_csv_has_a_bom_and_defuses_formulas():
