@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import CoveragePlan, Outlet, OutletStatus
-from services import audit, divisions
+from services import audit, data_versions, divisions
 from services.audit import Actor
 from services.certifiers import china_today
 from services.coverage_planner import Candidate, Demand, PlanInputError, PlanOptions, plan
@@ -138,6 +138,21 @@ def build_instance(manufacturer, as_of: date, options: PlanOptions) -> Instance:
     return Instance(demands, candidates, rule_label[:60], names)
 
 
+def solve(manufacturer, as_of: date, options: PlanOptions) -> tuple[Instance, dict]:
+    """The instance and its solution (PlanResult.to_dict(); read-only). Both depend only on the
+    maker's obligations and the pool, so the same question asked again before either changes
+    reuses the solve (per process and, with Redis, shared): a cache read, not another MILP."""
+    def compute() -> tuple[Instance, dict]:
+        instance = build_instance(manufacturer, as_of, options)
+        try:
+            return instance, plan(instance.demands, instance.candidates, options).to_dict()
+        except PlanInputError as error:
+            raise ValidationFailed(str(error), {error.field_name: [str(error)]}) from error
+
+    return data_versions.cached(("obligations", "pool"),
+                                ("coverage-plan", manufacturer.id, as_of, options), compute)
+
+
 def _require_view(actor: Actor, manufacturer) -> None:
     from services import sales
 
@@ -149,17 +164,13 @@ def create(actor: Actor, manufacturer, data: dict) -> CoveragePlan:
     _require_view(actor, manufacturer)
     options = parse_options(data)
     as_of = data.get("as_of") or china_today()
-    instance = build_instance(manufacturer, as_of, options)
-    try:
-        result = plan(instance.demands, instance.candidates, options)
-    except PlanInputError as error:
-        raise ValidationFailed(str(error), {error.field_name: [str(error)]}) from error
+    instance, result = solve(manufacturer, as_of, options)
     row = CoveragePlan(
         manufacturer_id=manufacturer.id, created_by_id=actor.user_id, as_of=as_of,
-        rule_set=instance.rule_set, options=options_dict(options), status=result.status,
-        cost_fen=result.cost_fen, lower_bound_fen=result.lower_bound_fen, gap=result.gap,
-        greedy_cost_fen=result.greedy_cost_fen, solve_seconds=result.solve_seconds,
-        result={**result.to_dict(), "city_names": instance.city_names})
+        rule_set=instance.rule_set, options=options_dict(options), status=result["status"],
+        cost_fen=result["cost_fen"], lower_bound_fen=result["lower_bound_fen"], gap=result["gap"],
+        greedy_cost_fen=result["greedy_cost_fen"], solve_seconds=result["solve_seconds"],
+        result={**result, "city_names": instance.city_names})
     db.session.add(row)
     db.session.flush()
     audit.record(actor, "coverage_plan.create", "coverage_plan", row.id,

@@ -123,15 +123,18 @@ class _Lru:
 _cache = _Lru()
 
 
-def cached(scope: str, key: Hashable, compute: Callable[[], T]) -> T:
-    """`compute()`, or what it returned before for `key` while the scope has not changed.
+def cached(scope: str | tuple[str, ...], key: Hashable, compute: Callable[[], T]) -> T:
+    """`compute()`, or what it returned before for `key` while the scope (or every one of a
+    tuple of scopes, for an answer read from several) has not changed.
 
     Callers must treat the answer as read-only: it is shared by every request of the process.
     DATA_CACHE_ENTRIES bounds the entries per process; 0 turns caching off, shared level too.
     """
     limit = current_app.config["DATA_CACHE_ENTRIES"]
-    current = token(scope) if limit else None
-    if current is None:
+    if not limit:
+        return compute()
+    current = token(scope) if isinstance(scope, str) else tuple(token(s) for s in scope)
+    if current is None or (isinstance(current, tuple) and None in current):
         return compute()
     full_key = (scope, current, key)
     value = _cache.get(full_key)

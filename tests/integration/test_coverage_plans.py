@@ -123,6 +123,41 @@ def test_budget_mode_covers_what_the_budget_allows(client, maker, pool):
                                          for u in body["result"]["uncoverable"]}
 
 
+def test_a_repeated_plan_reuses_the_solve_until_the_pool_or_the_sales_change(
+        app, client, maker, pool, monkeypatch):
+    from app.extensions import db
+    from app.models import Outlet
+    from services import coverage_plans
+
+    solves = []
+    real_plan = coverage_plans.plan
+    monkeypatch.setattr(coverage_plans, "plan", lambda *a: solves.append(1) or real_plan(*a))
+
+    def ask(**options):
+        response = client.post(PLANS, headers=maker.headers, json={"as_of": AS_OF, **options})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    first, again = ask(), ask()
+    assert len(solves) == 1 and again["id"] != first["id"]  # each request saves its own plan
+    assert again["result"] == first["result"] and again["cost_fen"] == first["cost_fen"]
+    ask(certified_only=True)
+    assert len(solves) == 2  # other options: another question
+
+    with app.app_context():
+        db.session.get(Outlet, pool["SZ cheap"]).annual_fee_fen = 400_000  # now dearer than "SZ dear"
+        db.session.commit()
+    repriced = ask()
+    assert len(solves) == 3
+    chosen = {(a["city"], a["outlet_type"]): a["outlet_id"] for a in repriced["result"]["assignments"]}
+    assert chosen[("440300", "collection")] == pool["SZ dear"]
+
+    client.put(SALES, headers=maker.headers, json={"records": [
+        {"division": "430100", "year": 2025, "sales": 800, "parc": 100}]})
+    fewer = ask()
+    assert len(solves) == 4 and fewer["result"]["demands"] < repriced["result"]["demands"]
+
+
 def test_pages_new_plan_detail_and_compare(client, maker, pool):
     login(client, maker.email)
     response = form_post(client, "/coverage-plans", {"as_of": AS_OF})
