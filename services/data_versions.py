@@ -32,7 +32,7 @@ from services import shared_cache
 # scope -> the tables its cached answers are computed from
 SCOPES: dict[str, frozenset[str]] = {
     "pool": frozenset({"outlets", "organizations", "capacity_offers", "assessments", "divisions",
-                       "checklist_categories", "checklist_items"}),
+                       "checklist_categories", "checklist_items", "certificates"}),
     "obligations": frozenset({"sales_records", "allocations", "agreements", "agreement_versions",
                               "outlets", "rule_sets", "divisions"}),
 }

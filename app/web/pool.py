@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, current_app, get_template_attribute, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from markupsafe import Markup
 
-from services import certificates, divisions, money, outlets, pool_search, registry_export
+from services import certificates, data_versions, divisions, money, outlets, pool_search, registry_export
 from services.errors import ValidationFailed
 
 bp = Blueprint("pool", __name__)
@@ -87,10 +88,20 @@ def _division_options(index, criteria) -> dict:
 @bp.route("/outlets/<int:outlet_id>")
 def detail(outlet_id: int):
     item = pool_search.public_detail(outlet_id)
-    suffix = "zh" if get_locale().language == "zh" else "en"
+    language = get_locale().language
+    public = data_versions.cached("pool", ("outlet page", outlet_id, language),
+                                  lambda: _public_parts(item, language))
+    return render_template("pool/detail.html", outlet=item, public=public)
+
+
+def _public_parts(item: dict, language: str) -> dict[str, Markup]:
+    """The outlet page minus what depends on the visitor, rendered once per pool version and
+    language: most of the page's cost, and the same for everyone who opens it."""
+    suffix = "zh" if language == "zh" else "en"
     names = {kind: {o["code"]: o[f"name_{suffix}"] for o in outlets.options()[kind]}
              for kind in ("chemistries", "safety_classes")}
     option_names = {kind: [names[kind].get(code, code) for code in item[kind]] for kind in names}
-    return render_template("pool/detail.html", outlet=item, option_names=option_names,
-                           map_settings=_map_settings(),
-                           certificates=certificates.valid_for_outlet(outlet_id))
+    template = "pool/_detail_public.html"
+    return {"top": get_template_attribute(template, "top")(item, option_names, _map_settings()),
+            "compliance": get_template_attribute(template, "compliance")(
+                item, certificates.valid_for_outlet(item["id"]))}

@@ -104,3 +104,31 @@ def test_another_providers_outlet_pages_are_404(client, make_party):
     for path in (f"/outlets/{outlet_id}/manage", f"/outlets/{outlet_id}/edit",
                  f"/outlets/{outlet_id}/assessment"):
         assert rival_client.get(path).status_code == 404, path
+
+
+def test_the_outlet_pages_public_part_is_rendered_once_per_pool_version_and_language(
+        app, client, make_party, shared_outlet, monkeypatch):
+    from app.web import pool
+
+    outlet_id, _provider = shared_outlet
+    renders = []
+    real = pool._public_parts
+    monkeypatch.setattr(pool, "_public_parts", lambda *a: renders.append(a[1]) or real(*a))
+    path = f"/outlets/{outlet_id}"
+    maker = make_party("manufacturer")  # (a new organization is a change to the pool)
+
+    anonymous = client.get(path, headers=EN).get_data(as_text=True)
+    assert "宝安共享网点" in anonymous and 'data-testid="request-capacity"' not in anonymous
+    login(client, maker.email)
+    signed_in = client.get(path, headers=EN).get_data(as_text=True)
+    assert renders == ["en"]  # the maker's page reuses the public part ...
+    assert 'data-testid="request-capacity"' in signed_in  # ... and adds its own panel
+    assert "Compliance" in signed_in and "合规" not in signed_in
+    assert "合规" in client.get(path, headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert renders == ["en", "zh"]
+
+    with app.app_context():
+        db.session.get(Outlet, outlet_id).name = "宝安共享网点（新址）"
+        db.session.commit()
+    assert "宝安共享网点（新址）" in client.get(path, headers=EN).get_data(as_text=True)
+    assert renders == ["en", "zh", "en"]
