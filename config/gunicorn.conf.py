@@ -2,6 +2,7 @@
 
 import multiprocessing
 import os
+import random
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", min(4, multiprocessing.cpu_count() * 2)))
@@ -20,3 +21,16 @@ accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+# A keep-alive connection stays with the worker that accepted it, and the kernel hands a burst
+# of new connections to whichever worker wakes first: under load one worker may hold several
+# times the connections of another, and the requests on it queue behind each other while the
+# others idle. Closing a connection after about this many requests (nginx's keepalive_requests,
+# chosen at random so clients do not reconnect in step) lets the client's next connection go to
+# a worker that is free at that moment. 0 keeps connections for as long as the client likes.
+keepalive_requests = int(os.environ.get("GUNICORN_KEEPALIVE_REQUESTS", "50"))
+
+
+def pre_request(worker, req):
+    if keepalive_requests and random.random() * keepalive_requests < 1:  # noqa: S311 (not a secret)
+        req.must_close = True
