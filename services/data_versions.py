@@ -37,6 +37,7 @@ SCOPES: dict[str, frozenset[str]] = {
                               "outlets", "rule_sets", "divisions"}),
 }
 _TOUCHED = "data_versions.touched"
+_SEEN = "data_versions.seen"  # scope -> token, read once per session transaction
 # Core on the session's own connection: every cached read pays this one, and the ORM's path
 # through the session costs four times as much for the same row.
 _TOKEN_OF_SCOPE = select(DataVersion.__table__.c.token).where(
@@ -87,6 +88,7 @@ def _bump_touched_scopes(session: Session) -> None:
 def _forget_marks(session: Session, transaction) -> None:
     if transaction.parent is None:  # the whole transaction ended: its writes are gone or bumped
         session.info.pop(_TOUCHED, None)
+        session.info.pop(_SEEN, None)
 
 
 def token(scope: str) -> int | None:
@@ -98,7 +100,12 @@ def token(scope: str) -> int | None:
     pending = (*session.new, *session.dirty, *session.deleted)
     if any(_table_of(obj) in SCOPES[scope] for obj in pending):
         return None
-    return session.connection().execute(_TOKEN_OF_SCOPE, {"scope": scope}).scalar()
+    # One read per request: a page's several cached parts answer from the same version, and
+    # the second look would be another round trip to the database.
+    seen = session.info.setdefault(_SEEN, {})
+    if scope not in seen:
+        seen[scope] = session.connection().execute(_TOKEN_OF_SCOPE, {"scope": scope}).scalar()
+    return seen[scope]
 
 
 class _Lru:

@@ -173,15 +173,15 @@ def _labels() -> dict:
 
 
 @bp.app_template_global()
-def capacity_request_panel(outlet_id: int) -> dict | None:
+def capacity_request_panel(outlet: dict) -> dict | None:
     """What the pool's outlet page shows a manufacturer: the request form, or the open
-    request it already has there. None when the outlet offers nothing."""
+    request it already has there. None when the outlet offers nothing. `outlet` is the page's
+    pool_search.public_detail, current as of this request."""
     membership = current_membership()
-    if membership is None or membership.organization.kind is not OrgKind.MANUFACTURER:
+    offer = outlet["offer"]
+    if membership is None or membership.organization.kind is not OrgKind.MANUFACTURER or offer is None:
         return None
-    outlet = outlets.get_public(outlet_id)
-    if outlet.offer is None:
-        return None
+    outlet_id = outlet["id"]
     actor = current_actor()
     mine = [r for r in capacity_requests.list_for(actor, role="manufacturer", outlet_id=outlet_id)
             if r.status in capacity_requests.OPEN]
@@ -191,11 +191,11 @@ def capacity_request_panel(outlet_id: int) -> dict | None:
             for a in agreement.allocations
             if a.manufacturer_id == maker_id and a.status in agreements.HOLDS_CAPACITY]
     form = RequestForm(formdata=None)
-    form.term_months.data = str(outlet.offer.min_term_months)
-    form.start_date.data = max(china_today(), outlet.offer.available_from).isoformat()
+    form.term_months.data = str(offer["min_term_months"])
+    form.start_date.data = max(china_today(), offer["available_from"]).isoformat()
     # The pool's available capacity is offered minus held, kept in the same transaction as
     # every allocation change (agreements.refresh_available): what capacity_left would count.
-    return {"form": form, "offer": outlet.offer, "left": outlet.available_capacity_t,
+    return {"form": form, "offer": offer, "left": outlet["available_capacity_t"],
             "open_request": mine[0] if mine else None, "held": held[0] if held else None,
             "outlet_id": outlet_id,
             "may": bool(permissions.can(current_user, "capacity.contract", membership.organization)),

@@ -607,6 +607,16 @@ def test_a_repeated_search_reads_only_the_pool_token(client, pool, statements):
     assert any("data_versions" in s for s in statements)
 
 
+def test_an_outlet_page_reads_the_pool_token_once_for_its_several_cached_parts(
+        client, pool, statements):
+    path = f"/outlets/{pool['Golf 宝安网点']}"
+    client.get(path)
+    statements.clear()
+    assert client.get(path).status_code == 200
+    assert sum("data_versions" in s for s in statements) == 1
+    assert not any("from outlets" in s for s in statements)
+
+
 def test_an_edit_through_the_orm_is_seen_at_once(app, client, pool):
     before, token = shenzhen(client), pool_token(app)
     with app.app_context():
