@@ -5,12 +5,22 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    flash,
+    get_template_attribute,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
+from markupsafe import Markup
 from wtforms import IntegerField, StringField, SubmitField
 from wtforms.validators import DataRequired, NumberRange, Optional
 
@@ -18,7 +28,8 @@ from app.extensions import db
 from app.models import OrgKind
 from app.security import current_actor, current_membership
 from app.web.forms import apply_errors, commit_action
-from services import divisions, obligations, sales
+from app.web.pool import map_settings
+from services import data_versions, divisions, obligations, sales
 from services.certifiers import china_today
 from services.errors import ServiceError
 from services.outlet_import import ImportRejected
@@ -99,13 +110,6 @@ def delete_record(record_id: int):
     return redirect(url_for("obligations.sales_page"))
 
 
-def _map_settings() -> dict:
-    config = current_app.config
-    return {"tile_url": config.get("MAP_TILE_URL", ""),
-            "tile_attribution": config.get("MAP_TILE_ATTRIBUTION", ""),
-            "tile_subdomains": config.get("MAP_TILE_SUBDOMAINS", "")}
-
-
 def _as_of() -> tuple[date, str | None]:
     text = request.args.get("as_of", "").strip()
     if not text:
@@ -128,14 +132,21 @@ def obligations_page():
     sales.require_view(actor, maker)
     as_of, as_of_error = _as_of()
     report = obligations.compute_for(maker, as_of)
+    language = get_locale().language
+    body = data_versions.cached("obligations", ("obligations page", maker.id, as_of, language),
+                                lambda: _report_body(report, as_of))
+    return render_template("obligations/report.html", maker=maker, report=report,
+                           as_of_error=as_of_error, report_body=body)
+
+
+def _report_body(report, as_of: date) -> Markup:
+    """The report's figures, map and table: most of the page's cost, rendered once per
+    version of the obligations (and language) for every member who opens it."""
     points = [[c.division, c.name, c.lat, c.lon, c.status, ", ".join(
         str(TYPE_LABELS.get(t, t)) for t in c.required)] for c in report.cities if c.lat is not None]
-    return render_template(
-        "obligations/report.html", maker=maker, report=report, as_of_error=as_of_error,
-        status_labels=STATUS_LABELS, type_labels=TYPE_LABELS,
-        points=json.dumps(points, ensure_ascii=False),
-        status_labels_json=json.dumps({k: str(v) for k, v in STATUS_LABELS.items()},
-                                      ensure_ascii=False),
-        map_settings=_map_settings(),
-        export_urls={f: url_for("api_manufacturers.export_obligations", format=f,
-                                as_of=as_of.isoformat()) for f in ("csv", "xlsx")})
+    return get_template_attribute("obligations/_report_body.html", "body")(
+        report, STATUS_LABELS, TYPE_LABELS, json.dumps(points, ensure_ascii=False),
+        json.dumps({k: str(v) for k, v in STATUS_LABELS.items()}, ensure_ascii=False),
+        map_settings(),
+        {f: url_for("api_manufacturers.export_obligations", format=f, as_of=as_of.isoformat())
+         for f in ("csv", "xlsx")})

@@ -32,7 +32,8 @@ def _api_params(form: dict) -> tuple[dict, dict]:
     return params, errors
 
 
-def _map_settings() -> dict:
+def map_settings() -> dict:
+    """The map's tile server (a setting, so a deployment can use Tianditu or AMap tiles)."""
     config = current_app.config
     return {"tile_url": config.get("MAP_TILE_URL", ""),
             "tile_attribution": config.get("MAP_TILE_ATTRIBUTION", ""),
@@ -67,7 +68,7 @@ def search():
         export_urls={f: url_for("api_pool.export_outlets", format=f, **canonical)
                      for f in registry_export.FORMATS},
         export_limit=registry_export.EXPORT_LIMIT, province_labels=_province_labels(index),
-        map_settings=_map_settings(), max_radius=pool_search.MAX_RADIUS_KM,
+        map_settings=map_settings(), max_radius=pool_search.MAX_RADIUS_KM,
         default_radius=pool_search.DEFAULT_RADIUS_KM,
     ), 200
 
@@ -102,6 +103,6 @@ def _public_parts(item: dict, language: str) -> dict[str, Markup]:
              for kind in ("chemistries", "safety_classes")}
     option_names = {kind: [names[kind].get(code, code) for code in item[kind]] for kind in names}
     template = "pool/_detail_public.html"
-    return {"top": get_template_attribute(template, "top")(item, option_names, _map_settings()),
+    return {"top": get_template_attribute(template, "top")(item, option_names, map_settings()),
             "compliance": get_template_attribute(template, "compliance")(
                 item, certificates.valid_for_outlet(item["id"]))}

@@ -234,6 +234,31 @@ def test_sales_page_entry_correction_and_obligations_page(client, maker):
     assert "<script>" not in html.replace("<script src=", "")
 
 
+def test_the_obligations_report_is_rendered_once_per_version_and_language(
+        client, maker, monkeypatch):
+    from app.web import obligations as page
+
+    renders = []
+    real = page._report_body
+    monkeypatch.setattr(page, "_report_body", lambda *a: renders.append(1) or real(*a))
+    put(client, maker, [{"division": "440300", "year": 2025, "sales": 1200, "parc": 8100}])
+    login(client, maker.email)
+    en = {"Accept-Language": "en"}
+
+    first = client.get("/obligations?as_of=2026-04-01", headers=en).get_data(as_text=True)
+    again = client.get("/obligations?as_of=2026-04-01", headers=en).get_data(as_text=True)
+    assert renders == [1] and 'data-division="440300"' in again
+    assert first.split('id="obligations-map"')[1] == again.split('id="obligations-map"')[1]
+    client.get("/obligations?as_of=2026-04-02", headers=en)  # another date: another report
+    assert len(renders) == 2
+
+    assert form_post(client, "/sales", {"entry-division": "430100", "entry-year": "2025",
+                                        "entry-sales": "5", "entry-parc": "5",
+                                        "entry-submit": "1"}).status_code == 302
+    changed = client.get("/obligations?as_of=2026-04-01", headers=en).get_data(as_text=True)
+    assert len(renders) == 3 and 'data-division="430100"' in changed
+
+
 def test_provider_cannot_open_the_pages(client, make_party):
     provider = make_party("provider")
     login(client, provider.email)
