@@ -10,7 +10,7 @@ from datetime import timedelta
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, with_expression
 
 from app.extensions import db
 from app.models import (
@@ -18,6 +18,7 @@ from app.models import (
     Invitation,
     MemberRole,
     Membership,
+    Notification,
     Organization,
     OrgKind,
     User,
@@ -145,10 +146,15 @@ def create_token(user: User, name: str, *, ip: str | None = None) -> tuple[ApiTo
 # Every request of a signed-in user needs their memberships and organizations (navigation,
 # permissions): loaded with the user in one statement, not three round trips.
 _MEMBERSHIPS = joinedload(User.memberships).joinedload(Membership.organization)
+# A page's navigation also shows the unread count: one more column of the same statement.
+_UNREAD = with_expression(User.unread_notifications, select(func.count()).where(
+    Notification.user_id == User.id, Notification.read_at.is_(None)).correlate(User).scalar_subquery())
 
 
 def signed_in_user(user_id: int) -> User | None:
-    return db.session.get(User, user_id, options=[_MEMBERSHIPS])
+    """The session's user, with what every page shows of them; the unread count is as of
+    the start of the request."""
+    return db.session.get(User, user_id, options=[_MEMBERSHIPS, _UNREAD])
 
 
 def user_for_token(raw: str) -> tuple[User | None, bool]:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from flask_login import UserMixin
 from sqlalchemy import ForeignKey, String
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from app.extensions import db
 from app.models.types import UTCDateTime, utcnow
@@ -30,6 +30,9 @@ class User(UserMixin, db.Model):
     api_tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
     )
+    # How many notifications await the user, when loaded with the user for a page's navigation
+    # (services.accounts.signed_in_user); None otherwise.
+    unread_notifications: Mapped[int | None] = query_expression()
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users

@@ -26,7 +26,8 @@ def inject_unread_notifications() -> dict:
     def unread_notifications() -> int:
         if not current_user.is_authenticated:
             return 0
-        return notifications.unread_count(current_user)
+        loaded = current_user.unread_notifications  # with the user, when it was signed in
+        return notifications.unread_count(current_user) if loaded is None else loaded
 
     return {"unread_notifications": unread_notifications}
 

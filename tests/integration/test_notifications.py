@@ -121,3 +121,23 @@ def test_the_unread_count_helper_for_the_nav(app, client, provider):
     with client:
         client.get("/notifications")
         assert inject_unread_notifications()["unread_notifications"]() == 2
+
+
+def test_the_navigation_badge_comes_with_the_user_in_one_statement(app, client, provider):
+    from sqlalchemy import event
+
+    login(client, provider.email)
+    assert 'data-testid="unread-count"' not in client.get("/pool", headers=EN).get_data(as_text=True)
+    notify(app, provider, count=3)
+    seen: list[str] = []
+    with app.app_context():
+        engine = db.engine
+    record = lambda *args: seen.append(args[2].lower())  # noqa: E731
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        html = client.get("/pool", headers=EN).get_data(as_text=True)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert '<span class="badge badge-unread" data-testid="unread-count">3</span>' in html
+    assert sum("from notifications" in s for s in seen) == 1
+    assert any("from notifications" in s and "from users" in s for s in seen)
