@@ -14,7 +14,6 @@ scoped centralized storage owed by battery makers is not evaluated here.
 
 from __future__ import annotations
 
-import copy
 import json
 import operator
 from collections import defaultdict
@@ -259,10 +258,11 @@ def compute_for(manufacturer: Organization, as_of: date) -> ObligationReport:
     Cities are the prefecture-level divisions with sales recorded up to `as_of`'s year.
     The caller has checked that the reader may see this manufacturer's figures. Kept per
     process until sales, contracts, outlets or rules change (services.data_versions): makers
-    look at this report far more often than its inputs change.
+    look at this report far more often than its inputs change. The report is shared with
+    every request of the process: read it, never change it (a copy cost more than a hit).
     """
-    return copy.deepcopy(data_versions.cached(
-        "obligations", (manufacturer.id, as_of), lambda: _compute_for(manufacturer, as_of)))
+    return data_versions.cached(
+        "obligations", (manufacturer.id, as_of), lambda: _compute_for(manufacturer, as_of))
 
 
 def _compute_for(manufacturer: Organization, as_of: date) -> ObligationReport:

@@ -17,7 +17,6 @@ schema) into `Criteria`, naming each bad parameter; the rest of this module take
 
 from __future__ import annotations
 
-import copy
 import math
 import re
 from collections.abc import Mapping
@@ -510,9 +509,9 @@ def export_rows(criteria: Criteria, limit: int) -> tuple[list[dict], int]:
 
 def public_detail(outlet_id: int) -> dict:
     """A listed outlet with its offer and its latest complete self-assessment (404 otherwise);
-    kept per process until the pool changes, like a search."""
-    return copy.deepcopy(data_versions.cached("pool", ("detail", outlet_id),
-                                              lambda: _public_detail(outlet_id)))
+    kept per process until the pool changes, like a search, and shared with every request of
+    the process: read it, never change it."""
+    return data_versions.cached("pool", ("detail", outlet_id), lambda: _public_detail(outlet_id))
 
 
 def _public_detail(outlet_id: int) -> dict:
