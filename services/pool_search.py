@@ -514,6 +514,18 @@ def public_detail(outlet_id: int) -> dict:
     return data_versions.cached("pool", ("detail", outlet_id), lambda: _public_detail(outlet_id))
 
 
+def _checklist_labels(version: str) -> tuple[dict, dict]:
+    """A checklist version's category names and item titles, as plain data: read for every
+    outlet detail, changed only with the reference data."""
+    def read() -> tuple[dict, dict]:
+        return ({c.code: {"position": c.position, "name_zh": c.name_zh, "name_en": c.name_en}
+                 for c in checklist.categories(version)},
+                {i.number: {"title_zh": i.title_zh, "title_en": i.title_en}
+                 for i in checklist.items(version)})
+
+    return data_versions.cached("pool", ("checklist labels", version), read)
+
+
 def _public_detail(outlet_id: int) -> dict:
     outlet = outlets.get_public(outlet_id)
     index = divisions.index()
@@ -528,21 +540,17 @@ def _public_detail(outlet_id: int) -> dict:
     assessment = assessments.latest(outlet, complete_only=True)
     categories = []
     if assessment is not None and assessment.category_results:
-        names = {c.code: c for c in checklist.categories(assessment.checklist_version)}
-        titles = {i.number: i for i in checklist.items(assessment.checklist_version)}
+        names, titles = _checklist_labels(assessment.checklist_version)
         ordered = sorted(assessment.category_results.items(),
-                         key=lambda kv: (names[kv[0]].position if kv[0] in names else 999, kv[0]))
+                         key=lambda kv: (names[kv[0]]["position"] if kv[0] in names else 999, kv[0]))
+        untitled = {"title_zh": "", "title_en": ""}
         for code, result in ordered:
-            category = names.get(code)
+            category = names.get(code, {"name_zh": code, "name_en": code})
             categories.append({
-                "code": code,
-                "name_zh": category.name_zh if category else code,
-                "name_en": category.name_en if category else code,
+                "code": code, "name_zh": category["name_zh"], "name_en": category["name_en"],
                 "applicable": int(result.get("applicable", 0)),
                 "passed": int(result.get("passed", 0)),
-                "failed": [{"number": n, "title_zh": titles[n].title_zh if n in titles else "",
-                            "title_en": titles[n].title_en if n in titles else ""}
-                           for n in result.get("failed", [])],
+                "failed": [{"number": n, **titles.get(n, untitled)} for n in result.get("failed", [])],
             })
     item["compliance"] = {
         "assessed": assessment is not None,
