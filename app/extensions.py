@@ -125,6 +125,8 @@ def _transaction_from_the_first_write(conn, cursor, statement, _parameters, _con
     dbapi_connection = conn.connection.dbapi_connection
     if isinstance(dbapi_connection, sqlite3.Connection) or not dbapi_connection.autocommit:
         return
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return  # asked for by the caller (VACUUM, CREATE DATABASE): no transaction at all
     if (statement.lstrip()[:6].upper() == "SELECT" and not _LOCKING_READ.search(statement)
             and not isinstance(cursor, ServerCursor)):  # a named cursor lives in a transaction
         return

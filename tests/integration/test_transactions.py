@@ -61,3 +61,8 @@ def test_a_savepoint_first_opens_the_transaction(session):
     with session.begin_nested():
         session.execute(select(func.count()).select_from(Organization))
     assert status(session) is TransactionStatus.INTRANS
+
+
+def test_a_connection_asked_for_autocommit_stays_without_a_transaction(session):
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE divisions")  # refused inside a transaction block
