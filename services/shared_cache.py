@@ -5,8 +5,8 @@ change of its scope instead of once per process, and survives a worker's restart
 Keys carry the scope's token, so a change makes the old answers unreachable at once; a TTL
 removes them. Values are pickles signed with SECRET_KEY: a value this deployment did not write
 (anyone else with access to Redis) is ignored, never unpickled. Keys also carry a digest of
-the code that computes and shapes the answers, so two releases side by side during a rolling
-upgrade never read each other's answers.
+the code, templates and catalogs that compute, shape and render the answers, so two releases
+side by side during a rolling upgrade never read each other's answers.
 
 Redis is an accelerator here, never a dependency: when it is unset, slow or down, answers are
 computed as if it were not there, and after an error the shared level rests for a few seconds
@@ -31,7 +31,10 @@ log = logging.getLogger(__name__)
 MISSING = object()
 SOCKET_TIMEOUT_S = 0.2
 REST_AFTER_ERROR_S = 5.0
-_CODE_ROOTS = ("services", "app/models")
+# What computes, shapes and renders cached answers (the web layer caches rendered page parts):
+# (folder, file pattern).
+_CODE = (("services", "*.py"), ("app/models", "*.py"), ("app/web", "*.py"), ("app", "i18n.py"),
+         ("templates", "*.html"), ("app/translations", "*.po"))
 
 _resting_until = 0.0
 
@@ -60,11 +63,15 @@ def _rest(error: Exception) -> None:
 
 @cache
 def code_digest() -> str:
-    """A digest of the modules whose code computes and shapes cached answers."""
-    root = Path(__file__).resolve().parent.parent
+    return digest_of(Path(__file__).resolve().parent.parent)
+
+
+def digest_of(root: Path) -> str:
+    """A digest of the code, templates and catalogs under `root` that compute, shape and
+    render cached answers."""
     digest = hashlib.blake2b(digest_size=8)
-    for folder in _CODE_ROOTS:
-        for path in sorted((root / folder).rglob("*.py")):
+    for folder, pattern in _CODE:
+        for path in sorted((root / folder).rglob(pattern)):
             digest.update(path.relative_to(root).as_posix().encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
