@@ -144,8 +144,10 @@ def create_token(user: User, name: str, *, ip: str | None = None) -> tuple[ApiTo
 
 
 # Every request of a signed-in user needs their memberships and organizations (navigation,
-# permissions): loaded with the user in one statement, not three round trips.
-_MEMBERSHIPS = joinedload(User.memberships).joinedload(Membership.organization)
+# permissions): loaded with the user in one statement, not three round trips. Not the
+# organizations' divisions (joined by default): the two pages that show one load it then.
+_MEMBERSHIPS = (joinedload(User.memberships).joinedload(Membership.organization)
+                .lazyload(Organization.division))
 # A page's navigation also shows the unread count: one more column of the same statement.
 _UNREAD = with_expression(User.unread_notifications, select(func.count()).where(
     Notification.user_id == User.id, Notification.read_at.is_(None)).correlate(User).scalar_subquery())
