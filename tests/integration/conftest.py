@@ -150,7 +150,7 @@ class FakeRedis:
 
 @pytest.fixture
 def shared(app, monkeypatch):
-    """A shared cache level (REDIS_URL) backed by FakeRedis; `forget_local()` plays a new process."""
+    """A shared cache level (REDIS_URL) backed by FakeRedis."""
     from services import data_versions, shared_cache
 
     fake = FakeRedis()
@@ -158,5 +158,13 @@ def shared(app, monkeypatch):
     monkeypatch.setattr(shared_cache, "_client_for", lambda url: fake)
     monkeypatch.setattr(shared_cache, "_resting_until", 0.0)
     monkeypatch.setattr(data_versions, "_cache", data_versions._Lru())
-    fake.forget_local = lambda: monkeypatch.setattr(data_versions, "_cache", data_versions._Lru())
     return fake
+
+
+@pytest.fixture
+def as_another_process(monkeypatch):
+    """Call it to answer the next requests as a new process would: the per-process cache
+    level empty, the shared one as it is."""
+    from services import data_versions
+
+    return lambda: monkeypatch.setattr(data_versions, "_cache", data_versions._Lru())

@@ -719,26 +719,28 @@ def test_an_outlet_page_follows_its_offer(app, client, pool):
     assert "24" in client.get(f"/outlets/{outlet_id}", headers=EN).get_data(as_text=True)
 
 
-def test_another_process_takes_the_answer_from_the_shared_cache(client, pool, statements, shared):
+def test_another_process_takes_the_answer_from_the_shared_cache(client, pool, statements, shared,
+                                                                as_another_process):
     first = shenzhen(client)
     assert len(shared.store) == 1
-    shared.forget_local()
+    as_another_process()
     statements.clear()
     assert shenzhen(client) == first
     assert not any("outlets" in s for s in statements)
 
 
-def test_a_change_is_never_answered_from_the_shared_cache(app, client, pool, shared):
+def test_a_change_is_never_answered_from_the_shared_cache(app, client, pool, shared, as_another_process):
     shenzhen(client)
     with app.app_context():
         db.session.get(Outlet, pool["Alpha 南山网点"]).name = "Alpha 改名"
         db.session.commit()
-    shared.forget_local()
+    as_another_process()
     assert "Alpha 改名" in shenzhen(client)
     assert len(shared.store) == 2  # the new token's answer beside the old one (its TTL ends it)
 
 
-def test_a_shared_value_not_signed_by_this_deployment_is_ignored(client, pool, statements, shared):
+def test_a_shared_value_not_signed_by_this_deployment_is_ignored(client, pool, statements, shared,
+                                                                 as_another_process):
     import pickle
 
     from services.pool_search import Page
@@ -747,19 +749,19 @@ def test_a_shared_value_not_signed_by_this_deployment_is_ignored(client, pool, s
     (key,) = shared.store
     forged = pickle.dumps(Page([{"name": "forged"}], 1, 1, 20))
     shared.store[key] = b"\0" * 32 + forged
-    shared.forget_local()
+    as_another_process()
     statements.clear()
     assert shenzhen(client) == first
     assert any("from outlets" in s for s in statements)
 
 
-def test_searches_work_while_redis_is_down_and_stop_asking_it(client, pool, shared):
+def test_searches_work_while_redis_is_down_and_stop_asking_it(client, pool, shared, as_another_process):
     first = shenzhen(client)
     shared.fail = True
-    shared.forget_local()
+    as_another_process()
     assert shenzhen(client) == first
     calls = shared.calls
-    shared.forget_local()
+    as_another_process()
     assert shenzhen(client) == first
     assert shared.calls == calls  # resting: no request waits on a dead Redis
 
