@@ -48,6 +48,15 @@ def _province_labels(index) -> str:
 
 @bp.route("/pool")
 def search():
+    query = tuple((k, request.args.get(k, "")) for k in (*FORM_FIELDS, "page"))
+    language = get_locale().language
+    content = data_versions.cached("pool", ("pool page", query, language), _search_content)
+    return render_template("pool/search.html", content=content), 200
+
+
+def _search_content() -> Markup:
+    """The page below the navigation: its form, pickers, map and results are a function of
+    the query and the pool alone, so rendered once per query, language and pool version."""
     form = {k: request.args.get(k, "").strip() for k in FORM_FIELDS}
     params, errors = _api_params(form)
     criteria = page = None
@@ -60,8 +69,8 @@ def search():
         page = pool_search.search(criteria)
     index = divisions.index()
     canonical = criteria.as_params() if criteria is not None and not errors else {}
-    return render_template(
-        "pool/search.html", form=form, errors=errors, criteria=criteria, page=page,
+    return get_template_attribute("pool/_search_content.html", "content")(
+        form=form, errors=errors, criteria=criteria, page=page,
         options=_division_options(index, criteria),
         link_params={k: v for k, v in form.items() if v},
         points_url=url_for("api_pool.map_points", **canonical),
@@ -69,8 +78,7 @@ def search():
                      for f in registry_export.FORMATS},
         export_limit=registry_export.EXPORT_LIMIT, province_labels=_province_labels(index),
         map_settings=map_settings(), max_radius=pool_search.MAX_RADIUS_KM,
-        default_radius=pool_search.DEFAULT_RADIUS_KM,
-    ), 200
+        default_radius=pool_search.DEFAULT_RADIUS_KM)
 
 
 def _division_options(index, criteria) -> dict:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.extensions import db
 from app.models import Assessment, CapacityOffer, DataVersion, Outlet
+from tests.integration.conftest import login
 
 EN = {"Accept-Language": "en"}
 R_KM = 6371.0088
@@ -615,6 +616,31 @@ def test_an_outlet_page_reads_the_pool_token_once_for_its_several_cached_parts(
     assert client.get(path).status_code == 200
     assert sum("data_versions" in s for s in statements) == 1
     assert not any("from outlets" in s for s in statements)
+
+
+def test_the_pool_page_is_rendered_once_per_query_language_and_pool_version(
+        app, client, pool, make_party, monkeypatch):
+    from app.web import pool as page
+
+    renders = []
+    real = page._search_content
+    monkeypatch.setattr(page, "_search_content", lambda: renders.append(1) or real())
+    maker = make_party("manufacturer")  # (a new organization is a change to the pool)
+    en = {"Accept-Language": "en"}
+    first = client.get("/pool?city=440300", headers=en).get_data(as_text=True)
+    login(client, maker.email)
+    signed_in = client.get("/pool?city=440300", headers=en).get_data(as_text=True)
+    assert len(renders) == 1 and 'data-testid="logout"' in signed_in
+    section = 'data-testid="pool-results"'
+    assert first.split(section)[1] == signed_in.split(section)[1]
+    client.get("/pool?city=440300&sort=-annual_fee_fen", headers=en)
+    client.get("/pool?city=440300", headers={"Accept-Language": "zh-CN"})
+    assert len(renders) == 3
+    with app.app_context():
+        db.session.get(Outlet, pool["Golf 宝安网点"]).name = "Golf 宝安新网点"
+        db.session.commit()
+    assert "Golf 宝安新网点" in client.get("/pool?city=440300", headers=en).get_data(as_text=True)
+    assert len(renders) == 4
 
 
 def test_an_edit_through_the_orm_is_seen_at_once(app, client, pool):
