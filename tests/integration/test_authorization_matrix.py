@@ -543,15 +543,10 @@ HOLDER = {
     "org_relationship": C,
     "certifier_org": C,
 }
-TWO_LEVEL = {
-    "plan_pair": ("plan", "plan"),
-    "agreement_allocation": ("agreement", "allocation"),
-    "allocation_handling": ("allocation", "handling"),
-    "agreement_pool": ("agreement", "pool"),
-    "app_evidence": ("application", "application_evidence"),
-    "org_membership": ("org", "membership"),
-    "org_relationship": ("org", "relationship"),
-}
+# Resources reached through a parent in the path: also tried with one's own parent and another
+# organization's child, so a route cannot check the parent and trust the child.
+TWO_LEVEL = frozenset({"plan_pair", "agreement_allocation", "allocation_handling", "agreement_pool",
+                       "app_evidence", "org_membership", "org_relationship"})
 
 
 def fill(world, res_type: str, holder, person, child_holder=None) -> dict | None:
