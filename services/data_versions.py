@@ -140,8 +140,8 @@ def cached(scope: str | tuple[str, ...], key: Hashable, compute: Callable[[], T]
     limit = current_app.config["DATA_CACHE_ENTRIES"]
     if not limit:
         return compute()
-    current = token(scope) if isinstance(scope, str) else tuple(token(s) for s in scope)
-    if current is None or (isinstance(current, tuple) and None in current):
+    current = tuple(token(s) for s in ((scope,) if isinstance(scope, str) else scope))
+    if None in current:
         return compute()
     full_key = (scope, current, key)
     value = _cache.get(full_key)

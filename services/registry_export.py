@@ -32,8 +32,6 @@ class Column:
     value: Callable[[dict], object]
 
 
-
-
 def type_labels() -> dict[str, object]:
     return {"collection": _l("Collection outlet"),
             "centralized_storage": _l("Centralized storage outlet")}

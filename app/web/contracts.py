@@ -33,8 +33,6 @@ MONEY = {"type": "number", "min": "0", "step": "0.01", "inputmode": "decimal"}
 DATE = {"type": "date"}
 
 
-# --- money at the edge ----------------------------------------------------------------------
-
 # --- forms ----------------------------------------------------------------------------------
 
 def _form_choices() -> list[tuple[str, str]]:
