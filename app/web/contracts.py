@@ -180,21 +180,14 @@ def capacity_request_panel(outlet: dict) -> dict | None:
     if membership is None or membership.organization.kind is not OrgKind.MANUFACTURER or offer is None:
         return None
     outlet_id = outlet["id"]
-    actor = current_actor()
-    mine = [r for r in capacity_requests.list_for(actor, role="manufacturer", outlet_id=outlet_id)
-            if r.status in capacity_requests.OPEN]
-    maker_id = membership.organization_id
-    held = [a for agreement in agreements.list_for(actor, outlet_id=outlet_id,
-                                                    organization_id=maker_id)
-            for a in agreement.allocations
-            if a.manufacturer_id == maker_id and a.status in agreements.HOLDS_CAPACITY]
+    open_request, held = capacity_requests.standing_at(membership.organization_id, outlet_id)
     form = RequestForm(formdata=None)
     form.term_months.data = str(offer["min_term_months"])
     form.start_date.data = max(china_today(), offer["available_from"]).isoformat()
     # The pool's available capacity is offered minus held, kept in the same transaction as
     # every allocation change (agreements.refresh_available): what capacity_left would count.
     return {"form": form, "offer": offer, "left": outlet["available_capacity_t"],
-            "open_request": mine[0] if mine else None, "held": held[0] if held else None,
+            "open_request": open_request, "held": held,
             "outlet_id": outlet_id,
             "may": bool(permissions.can(current_user, "capacity.contract", membership.organization)),
             **_labels()}
