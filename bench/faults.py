@@ -6,7 +6,7 @@ cannot disturb anything else on the machine; `--system-cluster` uses `pg_ctlclus
 instead (and restarts it in every case). Then:
 
   1. `flask setup` + `flask seed-demo`, 16 extra verified manufacturers with API tokens,
-     gunicorn (config/gunicorn.conf.py, 4 workers x 2 threads);
+     gunicorn (config/gunicorn.conf.py);
   2. contract acceptance under SIGKILL: each maker requests capacity at each of the demo
      provider's listed outlets (together about twice what the offers hold) and the provider
      accepts all of them, from 8 threads, while a killer SIGKILLs a random serving gunicorn

@@ -3,7 +3,7 @@
 The script
   1. creates a scratch PostgreSQL database (BENCH_PG_URL, default the local server) and runs
      `flask setup` and `flask seed-demo` on it (10,257 outlets, 153 makers' sales, contracts),
-  2. starts gunicorn (config/gunicorn.conf.py; WEB_CONCURRENCY, default 4 workers x 2 threads),
+  2. starts gunicorn (config/gunicorn.conf.py: one worker per core, one thread each),
   3. signs the demo maker in twice: a bearer token for the API, a session cookie for pages,
   4. drives this mix with wrk at 32 and at 128 keep-alive connections, several rounds each:
         30 %  pool search, API        GET /api/v1/outlets?<six kinds of search>
@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from search import (
     drop_postgres,
     free_port,
+    gunicorn_layout,
     percentile,
     postgres_url,
     search_mix,
@@ -323,9 +324,7 @@ def main() -> None:
         server = start_gunicorn(url, port, instance, extra_env={"REDIS_URL": redis_url or ""})
         auth = {"token": api_token(port), "cookie": session_cookie(port)}
         targets = demo_targets(url)
-        threads = ("sync" if os.environ.get("GUNICORN_WORKER_CLASS") == "sync"
-                   else f"x {os.environ.get('GUNICORN_THREADS', '2')} threads")
-        print(f"gunicorn {os.environ.get('WEB_CONCURRENCY', '4')} workers {threads}; "
+        print(f"gunicorn {gunicorn_layout()}; "
               f"{len(targets['outlets']):,} listed "
               f"outlets; {args.rounds} rounds of {args.seconds} s per connection count (medians); "
               f"probe: {PROBE_THREADS} sequential clients; Redis: {redis_url or 'none'}; "

@@ -230,11 +230,19 @@ def workers_of(master: int) -> list[int]:
     return [int(p) for p in children.read_text().split()] if children.exists() else []
 
 
+def gunicorn_layout() -> str:
+    """Workers and threads as config/gunicorn.conf.py sets them from this environment."""
+    import runpy
+
+    settings = runpy.run_path(str(ROOT / "config/gunicorn.conf.py"))
+    return f"{settings['workers']} workers x {settings['threads']} threads ({settings['worker_class']})"
+
+
 def start_gunicorn(url: str, port: int, instance: str, *, log: Path | None = None,
                    extra_env: dict | None = None) -> subprocess.Popen:
     """gunicorn as in production (config/gunicorn.conf.py), on `port`; waits for /healthz."""
     env = {**os.environ, "DATABASE_URL": url, "PORT": str(port), "OUTLETPOOL_ENV": "development",
-           "OUTLETPOOL_INSTANCE": instance, "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "4"),
+           "OUTLETPOOL_INSTANCE": instance,
            "LOG_LEVEL": "warning", **(extra_env or {})}
     stderr = log.open("ab") if log else subprocess.DEVNULL
     server = subprocess.Popen(

@@ -5,8 +5,15 @@ import os
 import random
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", min(4, multiprocessing.cpu_count() * 2)))
-threads = int(os.environ.get("GUNICORN_THREADS", "2"))
+# One single-threaded worker per core. A request here is CPU work in Python around short
+# round trips to PostgreSQL and Redis, so more workers or threads than cores only take turns
+# on them: each switch evicts the other's caches and queues for the GIL. On the 2-core
+# reference machine, with PostgreSQL on the same cores, the traffic mix of bench/load_mix.py
+# (32 connections) ran at 474 req/s with 2 workers x 1 thread, 356 with 2 x 2, 317 with 4 x 1
+# and about 300 with the former 4 x 2, whose CPU per request was 1.6 times as much. Raise
+# GUNICORN_THREADS where requests wait on slow outside services.
+workers = int(os.environ.get("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count())))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30
