@@ -151,7 +151,7 @@ _MEMBERSHIPS = (joinedload(User.memberships).joinedload(Membership.organization)
 # A page's navigation also shows the unread count: one more column of the same statement.
 _UNREAD = with_expression(User.unread_notifications, select(func.count()).where(
     Notification.user_id == User.id, Notification.read_at.is_(None)).correlate(User).scalar_subquery())
-# Who is signing in is kept in the "accounts" cache (services.data_versions), which every write
+# Who is signed in is kept in the "accounts" cache (services.data_versions), which every write
 # to users, memberships, organizations, tokens and notifications invalidates at once. A
 # password hash has no place in a cache: reading it loads it.
 _NOT_CACHED = frozenset({"password_hash"})

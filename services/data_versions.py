@@ -4,9 +4,9 @@ shared by every process (services.shared_cache).
 
 Each scope has a row in `data_versions` whose token changes in the same transaction as every
 write to its tables, so one read of that small table tells a process whether what it kept is
-current, on SQLite as on PostgreSQL and across any number of app servers. Writes are seen however they
-are made through the session: ORM objects (flushed) and INSERT/UPDATE/DELETE constructs; raw
-`text()` SQL is not parsed, so writes to these tables must not be made that way.
+current, on SQLite as on PostgreSQL and across any number of app servers. Writes are seen
+however they are made through the session: ORM objects (flushed) and INSERT/UPDATE/DELETE
+constructs; raw `text()` SQL is not parsed, so writes to these tables must not be made that way.
 
 The bump happens in `before_commit`, after the transaction's last flush: the version row is the
 last lock a writing transaction takes, so it cannot join a deadlock cycle, and it is held only

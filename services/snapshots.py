@@ -11,6 +11,7 @@ one loads it from the database.
 
 from __future__ import annotations
 
+import copy
 from typing import Any, TypeVar
 
 from sqlalchemy import Column, inspect
@@ -40,7 +41,8 @@ def attach(cls: type[M], values: dict[str, Any]) -> M:
         return existing
     obj = mapper.class_manager.new_instance()
     for name, value in values.items():
-        set_committed_value(obj, name, value)
+        # `values` is shared with every other request: a JSON column gets a copy of its own
+        set_committed_value(obj, name, copy.deepcopy(value) if isinstance(value, dict | list) else value)
     make_transient_to_detached(obj)
     session.add(obj)
     return obj
