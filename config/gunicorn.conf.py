@@ -5,15 +5,15 @@ import os
 import random
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
-# One single-threaded worker per core. A request here is CPU work in Python around short
-# round trips to PostgreSQL and Redis, so more workers or threads than cores only take turns
-# on them: each switch evicts the other's caches and queues for the GIL. On the 2-core
-# reference machine, with PostgreSQL on the same cores, the traffic mix of bench/load_mix.py
-# (32 connections) ran at 474 req/s with 2 workers x 1 thread, 356 with 2 x 2, 317 with 4 x 1
-# and about 300 with the former 4 x 2, whose CPU per request was 1.6 times as much. Raise
-# GUNICORN_THREADS where requests wait on slow outside services.
+# A worker per core, two threads each. A request here is CPU work in Python around short round
+# trips to PostgreSQL and Redis, so more processes than cores only take turns on them, each
+# switch evicting the other's CPU caches. On the 2-core reference machine, PostgreSQL on the
+# same cores, alternating runs of bench/load_mix.py's traffic (32 connections) had a p95 of
+# 94-160 ms with 2 x 2 against 140-225 ms with the former 4 x 2, at about the same throughput.
+# One thread per worker did as well there, but would let one slow request (an export, a large
+# plan) hold every keep-alive connection queued on its worker.
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, multiprocessing.cpu_count())))
-threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+threads = int(os.environ.get("GUNICORN_THREADS", "2"))
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30
