@@ -3,7 +3,7 @@
 The script
   1. creates a scratch PostgreSQL database (BENCH_PG_URL, default the local server) and runs
      `flask setup` and `flask seed-demo` on it (10,257 outlets, 153 makers' sales, contracts),
-  2. starts gunicorn (config/gunicorn.conf.py: one worker per core, one thread each),
+  2. starts gunicorn (config/gunicorn.conf.py: a worker per core, two threads each),
   3. signs the demo maker in twice: a bearer token for the API, a session cookie for pages,
   4. drives this mix with wrk at 32 and at 128 keep-alive connections, several rounds each:
         30 %  pool search, API        GET /api/v1/outlets?<six kinds of search>
