@@ -22,7 +22,7 @@ translations: $(STAMP)
 run: translations
 	$(BIN)/flask setup
 	$(BIN)/flask seed-demo
-	$(BIN)/gunicorn -c config/gunicorn.conf.py wsgi:app
+	ACCESS_LOG=$${ACCESS_LOG:--} $(BIN)/gunicorn -c config/gunicorn.conf.py wsgi:app
 
 ## Unit and integration tests on SQLite (or on TEST_DATABASE_URL when set).
 test: translations

@@ -246,8 +246,8 @@ def start_gunicorn(url: str, port: int, instance: str, *, log: Path | None = Non
            "LOG_LEVEL": "warning", **(extra_env or {})}
     stderr = log.open("ab") if log else subprocess.DEVNULL
     server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "-c", "config/gunicorn.conf.py", "--access-logfile",
-         "/dev/null", "wsgi:app"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        [str(ROOT / ".venv/bin/gunicorn"), "-c", "config/gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
+        env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     deadline = time.time() + 60
     while time.time() < deadline:
         try:

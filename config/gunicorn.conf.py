@@ -24,7 +24,10 @@ keepalive = 5
 # the p95 of a search double.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "100000"))
 max_requests_jitter = max_requests // 10
-accesslog = "-"
+# nginx in front logs every request already; gunicorn formatting the same line again was 4 % of
+# a worker's CPU under bench/load_mix.py's traffic. ACCESS_LOG=- (stdout) or a path turns it on,
+# as `make run` does for a developer watching the console.
+accesslog = os.environ.get("ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
