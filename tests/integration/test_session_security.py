@@ -117,6 +117,20 @@ def test_the_sign_in_page_is_throttled(app, client, make_party):
     assert statuses == [401, 401, 401, 429]
 
 
+def test_every_rate_limit_is_declared_on_its_view(app):
+    """ViewLimiter skips Flask-Limiter's per-request look for blueprint, default and
+    application-wide limits; one declared that way would never be enforced."""
+    from flask import Flask
+
+    from app.extensions import ViewLimiter, limiter
+
+    assert not [name for name in app.blueprints if limiter.limit_manager.blueprint_limits(app, name)]
+    probe = Flask("probe")
+    probe.config["RATELIMIT_STORAGE_URI"] = "memory://"
+    with pytest.raises(RuntimeError, match="declare rate limits on their views"):
+        ViewLimiter(key_func=lambda: "x", default_limits=["1 per day"]).init_app(probe)
+
+
 def test_a_reset_link_expires(app, client, make_party):
     party = make_party()
     form_post(client, "/password/forgot", {"email": party.email})
