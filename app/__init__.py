@@ -7,6 +7,7 @@ import logging
 from flask import Flask
 from werkzeug.routing import IntegerConverter
 
+from app.json_provider import OrjsonProvider
 from config import BASE_DIR, INSTANCE_DIR, config_for
 
 
@@ -27,6 +28,7 @@ def create_app(config_name: str | None = None, **overrides) -> Flask:
         template_folder=str(BASE_DIR / "templates"),
         static_folder="static",
     )
+    app.json = OrjsonProvider(app)
     app.config.from_object(config)
     app.config.update(overrides)
     app.url_map.converters["int"] = RowIdConverter
