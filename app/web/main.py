@@ -98,7 +98,7 @@ def register_template_helpers(app: Flask) -> None:
     # CPU of signed-in page views, for HTML that is the same for everyone with the same
     # organization kind, operator role, name, unread count and language. Rendered once per
     # such combination (and proxy prefix, which the URLs carry) in each process.
-    @lru_cache(maxsize=4096)
+    @lru_cache(maxsize=1024)  # ~5 kB each at most
     def render_links(_language: str, _script_root: str, *arguments) -> Markup:
         return get_template_attribute("_nav.html", "links")(*arguments)
 
