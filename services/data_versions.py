@@ -35,6 +35,8 @@ SCOPES: dict[str, frozenset[str]] = {
                        "checklist_categories", "checklist_items", "certificates"}),
     "obligations": frozenset({"sales_records", "allocations", "agreements", "agreement_versions",
                               "outlets", "rule_sets", "divisions"}),
+    # where each maker stands at each outlet: services.capacity_requests.standing_at
+    "contracts": frozenset({"capacity_requests", "allocations", "agreements"}),
     # who is signed in: services.accounts.signed_in_user and user_for_token
     "accounts": frozenset({"users", "memberships", "organizations", "api_tokens", "notifications"}),
 }

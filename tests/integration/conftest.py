@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -168,3 +169,30 @@ def as_another_process(monkeypatch):
     from services import data_versions
 
     return lambda: monkeypatch.setattr(data_versions, "_cache", data_versions._Lru())
+
+
+@contextmanager
+def recorded_statements(app):
+    """The SQL sent to the database meanwhile, lower-cased with whitespace folded."""
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    seen: list[str] = []
+
+    def record(_conn, _cursor, statement, *_):
+        seen.append(" ".join(statement.lower().split()))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def statements(app):
+    with recorded_statements(app) as seen:
+        yield seen

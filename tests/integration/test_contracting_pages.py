@@ -88,6 +88,22 @@ def sides(app, shared_outlet, make_party):
     return outlet_id, client_for(app, maker), client_for(app, provider), maker, provider
 
 
+def test_the_outlet_page_reads_no_contracts_once_kept_and_follows_each_change(app, sides, statements):
+    outlet_id, maker_client, provider_client, _maker, _provider = sides
+    path = f"/outlets/{outlet_id}"
+    maker_client.get(path)
+    statements.clear()
+    assert 'data-testid="request-form"' in text_of(maker_client.get(path))
+    assert not [s for s in statements if "capacity_requests" in s or "allocations" in s]
+
+    request_id = send_request(maker_client, outlet_id)
+    assert 'data-testid="open-request"' in text_of(maker_client.get(path))
+    detail = f"/contracts/requests/{request_id}"
+    form_post(provider_client, f"{detail}/decline", {"reason-reason": "Full"}, page_path=detail)
+    assert stored_request(app, request_id).status.value == "declined"
+    assert 'data-testid="request-form"' in text_of(maker_client.get(path))
+
+
 def test_request_counter_accept_sign_until_active(app, sides):
     from app.extensions import db
     from app.models import Agreement

@@ -585,20 +585,6 @@ def pool_token(app) -> int:
         return db.session.scalar(select(DataVersion.token).where(DataVersion.scope == "pool"))
 
 
-@pytest.fixture
-def statements(app):
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement.lower())
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine, "before_cursor_execute", record)
-
-
 def test_a_repeated_search_reads_only_the_pool_token(client, pool, statements):
     first = shenzhen(client)
     assert any("from outlets" in s for s in statements)

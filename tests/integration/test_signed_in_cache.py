@@ -4,34 +4,16 @@ notifications) counts from the next request."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
-from sqlalchemy import event, update
+from sqlalchemy import update
 
 from app.extensions import db
 from app.models import Membership, Organization, User, VerificationStatus
 from tests.conftest import csrf_token_from
-from tests.integration.conftest import PASSWORD, login
-
-
-@contextmanager
-def statements(app):
-    seen: list[str] = []
-
-    def record(_conn, _cursor, statement, *_):
-        seen.append(" ".join(statement.split()))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+from tests.integration.conftest import PASSWORD, login, recorded_statements
 
 
 def _reads_of_users(seen: list[str]) -> list[str]:
-    return [s for s in seen if "FROM users" in s]
+    return [s for s in seen if "from users" in s]
 
 
 def _change(app, statement) -> None:
@@ -45,7 +27,7 @@ def test_a_signed_in_page_and_an_api_call_read_no_user_once_kept(app, client, ma
     login(client, party.email)
     client.get("/dashboard")
     client.get("/api/v1/me", headers=party.headers)
-    with statements(app) as seen:
+    with recorded_statements(app) as seen:
         assert client.get("/dashboard").status_code == 200
         me = client.get("/api/v1/me", headers=party.headers)
     assert me.status_code == 200 and me.get_json()["user"]["email"] == party.email
@@ -100,7 +82,7 @@ def test_the_password_hash_is_never_cached_and_still_checked(app, client, make_p
         password_hash = db.session.get(User, party.user_id).password_hash
     assert shared.store and not any(password_hash.encode() in value for value in shared.store.values())
     as_another_process()
-    with statements(app) as seen:
+    with recorded_statements(app) as seen:
         page = client.get("/organization/tokens")
     assert page.status_code == 200 and _reads_of_users(seen) == []  # from the shared level
     token = csrf_token_from(page.get_data(as_text=True))
