@@ -172,6 +172,17 @@ def test_a_report_from_the_shared_cache_is_the_report(client, maker, shared, as_
     assert client.get(url, headers=maker.headers).get_json() == computed
 
 
+def test_the_obligations_answer_is_serialized_once_per_version(client, maker, monkeypatch):
+    from app.api import manufacturers
+
+    put(client, maker, [{"division": "440300", "year": 2025, "sales": 1200, "parc": 9000}])
+    url = f"{OBLIGATIONS}?as_of=2026-06-01"
+    first = client.get(url, headers=maker.headers).get_json()
+    monkeypatch.setattr(manufacturers.ObligationReportSchema, "dump",
+                        lambda *_a, **_k: pytest.fail("serialized again"))
+    assert client.get(url, headers=maker.headers).get_json() == first
+
+
 def test_obligations_export(client, maker):
     put(client, maker, [{"division": "440300", "year": 2025, "sales": 1200, "parc": 9000}])
     csv_body = client.get(f"{OBLIGATIONS}/export?format=csv&as_of=2026-04-01",
