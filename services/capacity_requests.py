@@ -248,13 +248,13 @@ def standing_at(maker_id: int, outlet_id: int) -> tuple[CapacityRequest | None, 
 
 def _standings_of(maker_id: int) -> dict[int, tuple[int | None, int | None]]:
     """outlet id -> (its latest open request, the allocation held there), ids, for a maker."""
-    standings: dict[int, tuple[int | None, int | None]] = {}
+    latest: dict[int, int] = {}
     for outlet_id, request_id in db.session.execute(
         select(CapacityRequest.outlet_id, CapacityRequest.id)
         .where(CapacityRequest.manufacturer_id == maker_id, CapacityRequest.status.in_(OPEN))
         .order_by(CapacityRequest.last_action_at.desc(), CapacityRequest.id.desc())
     ):
-        standings.setdefault(outlet_id, (request_id, None))
+        latest.setdefault(outlet_id, request_id)
     held: dict[int, int] = {}
     for outlet_id, allocation_id in db.session.execute(
         select(Agreement.outlet_id, Allocation.id).join(Allocation.agreement)
@@ -262,9 +262,7 @@ def _standings_of(maker_id: int) -> dict[int, tuple[int | None, int | None]]:
         .order_by(Agreement.updated_at.desc(), Agreement.id.desc(), Allocation.id)
     ):
         held.setdefault(outlet_id, allocation_id)
-    for outlet_id, allocation_id in held.items():
-        standings[outlet_id] = (standings.get(outlet_id, (None, None))[0], allocation_id)
-    return standings
+    return {outlet: (latest.get(outlet), held.get(outlet)) for outlet in latest.keys() | held.keys()}
 
 
 def side_of(actor: Actor, request: CapacityRequest) -> Side | None:
