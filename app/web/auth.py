@@ -25,7 +25,7 @@ from app.web.forms import (
     LoginForm,
     ResetPasswordForm,
     SignupForm,
-    apply_errors,
+    commit_action,
 )
 from app.web.main import safe_next
 from services import accounts
@@ -49,14 +49,10 @@ def _sign_in(user) -> None:
 def signup():
     form = SignupForm()
     if form.validate_on_submit():
-        try:
-            _organization, user = accounts.signup(form.organization_data(), form.user_data(),
-                                                  ip=client_ip(), locale=str(get_locale()))
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
+        signed_up, refused = commit_action(form, lambda: accounts.signup(
+            form.organization_data(), form.user_data(), ip=client_ip(), locale=str(get_locale())))
+        if not refused:
+            _organization, user = signed_up
             _sign_in(user)
             flash(_("Welcome! Your organization is waiting for an operator's verification; "
                     "meanwhile you can complete its profile."), "success")
@@ -117,15 +113,10 @@ def reset_password(token: str):
         flash(str(error.message), "error")
         return redirect(url_for("auth.forgot_password"))
     if form.validate_on_submit():
-        try:
-            user = accounts.reset_password(token, form.password.data,
-                                           secret_key=current_app.secret_key, max_age=max_age,
-                                           ip=client_ip())
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
+        user, refused = commit_action(form, lambda: accounts.reset_password(
+            token, form.password.data, secret_key=current_app.secret_key, max_age=max_age,
+            ip=client_ip()))
+        if not refused:
             _sign_in(user)
             flash(_("Your password has been changed."), "success")
             return redirect(url_for("main.dashboard"))
@@ -141,16 +132,11 @@ def accept_invitation(token: str):
         flash(_("Sign in as %(email)s to accept the invitation.", email=invitation.email), "info")
         return redirect(url_for("auth.login", next=request.path))
     if form.validate_on_submit():
-        try:
-            user = current_user if current_user.is_authenticated else None
-            membership = accounts.accept_invitation(token, user=user, name=form.name.data or "",
-                                                    password=form.password.data or "",
-                                                    ip=client_ip())
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
+        user = current_user if current_user.is_authenticated else None
+        membership, refused = commit_action(form, lambda: accounts.accept_invitation(
+            token, user=user, name=form.name.data or "", password=form.password.data or "",
+            ip=client_ip()))
+        if not refused:
             if not current_user.is_authenticated:
                 _sign_in(membership.user)
             session["org_id"] = membership.organization_id

@@ -6,11 +6,9 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from app.extensions import db
 from app.security import current_actor
-from app.web.forms import VerificationForm, apply_errors
+from app.web.forms import VerificationForm, commit_action
 from services import audit, organizations, permissions
-from services.errors import ServiceError
 
 bp = Blueprint("operator", __name__, url_prefix="/operator")
 
@@ -42,14 +40,9 @@ def review(organization_id: int):
     organization = organizations.get_visible(actor, organization_id)
     form = VerificationForm()
     if form.validate_on_submit():
-        try:
-            organizations.set_verification(actor, organization_id, form.status.data,
-                                           form.reason.data)
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
+        _done, refused = commit_action(form, lambda: organizations.set_verification(
+            actor, organization_id, form.status.data, form.reason.data))
+        if not refused:
             flash(_("Decision recorded for %(org)s.", org=organization.legal_name), "success")
             return redirect(url_for("operator.verification_queue"))
     events, _total = audit.browse(actor, organization_id=organization_id, per_page=20)

@@ -9,7 +9,15 @@ from flask_login import current_user, login_required
 from app import notifications
 from app.extensions import db
 from app.security import current_actor, current_membership
-from app.web.forms import ActionForm, InviteForm, ProfileForm, RoleForm, TokenForm, apply_errors
+from app.web.forms import (
+    ActionForm,
+    InviteForm,
+    ProfileForm,
+    RoleForm,
+    TokenForm,
+    apply_errors,
+    commit_action,
+)
 from services import accounts, organizations, permissions
 from services.errors import ServiceError
 
@@ -31,14 +39,9 @@ def profile():
     if not form.is_submitted() and organization.provider_type:
         form.provider_type.data = organization.provider_type.value
     if form.validate_on_submit():
-        try:
-            organizations.update_profile(current_actor(), organization,
-                                         form.data_for(organization.kind.value))
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
+        _done, refused = commit_action(form, lambda: organizations.update_profile(
+            current_actor(), organization, form.data_for(organization.kind.value)))
+        if not refused:
             flash(_("Profile saved."), "success")
             return redirect(url_for("org.profile"))
     editable = permissions.can(current_user, "organization.edit", organization)
@@ -53,13 +56,9 @@ def members():
     actor = current_actor()
     form = InviteForm()
     if form.validate_on_submit():
-        try:
-            issued = accounts.invite(actor, organization, form.email.data, form.role.data)
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
+        issued, refused = commit_action(form, lambda: accounts.invite(
+            actor, organization, form.email.data, form.role.data))
+        if not refused:
             notifications.send_invitation(issued, current_user.name)
             flash(_("Invitation sent to %(email)s.", email=issued.invitation.email), "success")
             return redirect(url_for("org.members"))

@@ -14,7 +14,7 @@ from app.api.outlets import send_evidence
 from app.extensions import db
 from app.models import OutletStatus
 from app.security import current_actor, current_membership
-from app.web.forms import EvidenceForm, OfferForm, OutletForm, StatusForm, apply_errors
+from app.web.forms import EvidenceForm, OfferForm, OutletForm, StatusForm, apply_errors, commit_action
 from services import assessments, checklist, evidence, offers, organizations, outlets, permissions
 from services.errors import NotFound, ServiceError
 
@@ -59,13 +59,9 @@ def create():
     provider = _provider()
     form = _outlet_form()
     if form.validate_on_submit():
-        try:
-            outlet = outlets.create(current_actor(), provider, form.outlet_data())
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
+        outlet, refused = commit_action(form, lambda: outlets.create(current_actor(), provider,
+                                                                     form.outlet_data()))
+        if not refused:
             flash(_("Outlet saved as a draft. Next: the self-assessment."), "success")
             return redirect(url_for("outlets.manage", outlet_id=outlet.id))
     return render_template("outlets/form.html", form=form, outlet=None), 422 if form.errors else 200
@@ -77,13 +73,9 @@ def edit(outlet_id: int):
     outlet = outlets.get_for_provider(current_actor(), outlet_id)
     form = _outlet_form(outlet)
     if form.validate_on_submit():
-        try:
-            outlets.update(current_actor(), outlet, form.outlet_data())
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            apply_errors(form, error)
-        else:
+        _done, refused = commit_action(form, lambda: outlets.update(current_actor(), outlet,
+                                                                    form.outlet_data()))
+        if not refused:
             flash(_("Outlet saved."), "success")
             return redirect(url_for("outlets.manage", outlet_id=outlet.id))
     return render_template("outlets/form.html", form=form, outlet=outlet), 422 if form.errors else 200
