@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
 
 import marshmallow as ma
 from flask import jsonify, request, send_file
@@ -206,10 +205,6 @@ def _readable_maker():
     return maker
 
 
-def report_for_caller(as_of: date | None):
-    return obligations.compute_for(_readable_maker(), as_of or china_today())
-
-
 @blp.route("/me/obligations", methods=["GET"])
 @authenticated
 @blp.doc(security=BEARER)
@@ -258,4 +253,5 @@ def export_file(report, kind: str):
 @blp.response(200, description="CSV or XLSX, one row per city")
 def export_obligations(query):
     """Your obligations per city as CSV or XLSX."""
-    return export_file(report_for_caller(query.get("as_of")), query["format"])
+    report = obligations.compute_for(_readable_maker(), query.get("as_of") or china_today())
+    return export_file(report, query["format"])
