@@ -56,9 +56,12 @@ class Outlet(db.Model):
         Index("ix_outlets_status_city_cover", "status", "city_code", "type", "certified",
               "annual_fee_fen", "available_capacity_t", "id"),
         Index("ix_outlets_status_name", "status", "name", "id"),
-        # Free text is LIKE '%…%', which no index can seek; with the text in the index, a
-        # province's rows are filtered without reading the table (7 ms -> 2 ms at 100k).
-        Index("ix_outlets_status_province_text", "status", "province_code", "search_text", "id"),
+        # Free text is LIKE '%…%', which no index can seek; with the text and the default sort
+        # key in the index, a province's rows are filtered and ordered without reading the
+        # table (PostgreSQL, 100k outlets: 7.6 ms -> 1.5 ms; without `name` the planner went
+        # back to the table for the sort and read 2,600 pages for 20 rows).
+        Index("ix_outlets_status_province_text", "status", "province_code", "search_text", "name",
+              "id"),
         Index("ix_outlets_status_district", "status", "district_code"),
         Index("ix_outlets_status_lat_lon", "status", "lat", "lon"),
         Index("ix_outlets_status_available", "status", "available_capacity_t"),
