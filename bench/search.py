@@ -1,13 +1,16 @@
 """Pool search under load: latency and throughput through gunicorn, at two pool sizes.
 
 For each database (SQLite file, and PostgreSQL when BENCH_PG_URL or the default local server
-answers) and each pool size (10,257 and 100,000 listed outlets), the script:
-  1. builds a fresh database (migrations + reference data + N synthetic listed outlets),
-  2. starts gunicorn (config/gunicorn.conf.py) on a free port, once with the pool cache off
-     (DATA_CACHE_ENTRIES=0: every search reads the database) and once with it on as deployed
-     (per process, and shared through Redis when BENCH_REDIS_URL or the local server answers),
+answers), the script:
+  1. builds a fresh database per pool size (10,257 and 100,000 listed outlets: migrations +
+     reference data + N synthetic listed outlets),
+  2. starts gunicorn (config/gunicorn.conf.py) on a free port for each size, once with the pool
+     cache off (DATA_CACHE_ENTRIES=0: every search reads the database) and once with it on as
+     deployed (per process, and shared through Redis when BENCH_REDIS_URL or the local server
+     answers),
   3. drives a mix of realistic searches with 32 concurrent keep-alive connections, and the
-     trivial endpoint /healthz the same way, several rounds each,
+     trivial endpoint /healthz the same way, several rounds, the sizes taking turns within
+     each round (so the machine's drift falls on both sides of the scaling ratio),
   4. prints median and p95 latency, requests/s, the search/trivial throughput ratio, each
      worker's RSS after the run, and the query plans of the typical searches.
 
@@ -283,7 +286,8 @@ def explain(url: str, cities: list[dict]) -> None:
     city = cities[0]
     samples = {"city": {"city": city["code"]},
                "near": {"near": f"{city['lat']},{city['lon']}", "radius_km": 30},
-               "province+type": {"province": city["province"], "type": "centralized_storage"}}
+               "province+type": {"province": city["province"], "type": "centralized_storage"},
+               "text in province": {"q": city["name"][:2], "province": city["province"]}}
     with app.app_context():
         from services import pool_search
 
@@ -298,19 +302,27 @@ def explain(url: str, cities: list[dict]) -> None:
         db.engine.dispose()
 
 
-def run_one(label: str, url: str, size: int, rounds: int, requests: int) -> list[dict]:
-    """Both modes on one database: the pool cache off (every search reads the database) and on
-    (the default: a repeated search is a token read while the pool is unchanged)."""
-    cities = build_database(url, size)
-    summaries = [measure(f"{label}", url, size, cities, rounds, requests, cache_entries)
-                 for cache_entries in (0, 2048)]
-    explain(url, cities)
+def run_database(label: str, urls: dict[int, str], rounds: int, requests: int) -> list[dict]:
+    """Every size on one database, in both modes: the pool cache off (every search reads the
+    database) and on (the default: a repeated search is a token read while the pool is
+    unchanged). The sizes are measured in alternation, round by round, so a drift in the
+    machine's speed (it moves by a third within minutes here) falls on every size alike and the
+    scaling ratio compares like with like."""
+    cities = {size: build_database(url, size) for size, url in urls.items()}
+    summaries = []
+    for cache_entries in (0, 2048):
+        summaries += measure(label, urls, cities, rounds, requests, cache_entries)
+    for size, url in urls.items():
+        print(f"  query plans at {size:,} outlets:")
+        explain(url, cities[size])
     return summaries
 
 
-def shared_cache_url() -> str | None:
+def shared_cache_url(index: int) -> str | None:
     """An empty Redis database for the shared cache level, or None (per-process level only)."""
-    url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+    url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+    base, number = url.rsplit("/", 1)
+    url = f"{base}/{int(number) + index}"
     try:
         import redis
 
@@ -320,54 +332,67 @@ def shared_cache_url() -> str | None:
         return None
 
 
-def measure(label: str, url: str, size: int, cities: list[dict], rounds: int, requests: int,
-            cache_entries: int) -> dict:
-    port = free_port()
-    instance = tempfile.mkdtemp(prefix="bench-instance-")
-    redis_url = shared_cache_url() if cache_entries else None
-    server = start_gunicorn(url, port, instance,
-                            extra_env={"DATA_CACHE_ENTRIES": str(cache_entries),
-                                       "REDIS_URL": redis_url or ""})
+def measure(label: str, urls: dict[int, str], cities: dict[int, list[dict]], rounds: int,
+            requests: int, cache_entries: int) -> list[dict]:
+    """One gunicorn per size, driven in turn: each round measures every size's search mix and
+    its /healthz back to back."""
+    servers, redis_urls, instances = {}, {}, []
+    results = {size: {"search": [], "trivial": []} for size in urls}
+    distinct, rss = [], {}
     rng = random.Random(42)
-    distinct = []
     try:
-        drive(port, search_mix(cities, rng, 200))  # warm-up
-        results = {"search": [], "trivial": []}
+        for index, (size, url) in enumerate(urls.items()):
+            instances.append(tempfile.mkdtemp(prefix="bench-instance-"))
+            redis_urls[size] = shared_cache_url(index) if cache_entries else None
+            port = free_port()
+            servers[size] = (port, start_gunicorn(
+                url, port, instances[-1], extra_env={"DATA_CACHE_ENTRIES": str(cache_entries),
+                                                     "REDIS_URL": redis_urls[size] or ""}))
+            drive(port, search_mix(cities[size], random.Random(index), 200))  # warm-up
         for _ in range(rounds):
-            paths = search_mix(cities, rng, 5000 if USE_WRK else requests)
+            # The same searches at every size (the cities are the same; the pools differ).
+            paths = search_mix(next(iter(cities.values())), rng, 5000 if USE_WRK else requests)
             distinct.append(len(set(paths)) / len(paths))
-            if USE_WRK:
-                results["search"].append(drive_wrk(port, paths, SECONDS))
-                results["trivial"].append(drive_wrk(port, ["/healthz"], SECONDS))
-                continue
-            latencies, wall, errors = drive(port, paths)
-            results["search"].append((statistics.median(latencies), percentile(latencies, 95),
-                                      len(latencies) / wall, errors))
-            latencies, wall, errors = drive(port, ["/healthz"] * requests)
-            results["trivial"].append((statistics.median(latencies), percentile(latencies, 95),
-                                       len(latencies) / wall, errors))
-        rss = [rss_mb(pid) for pid in workers_of(server.pid)]
+            for size, (port, _server) in servers.items():
+                if USE_WRK:
+                    results[size]["search"].append(drive_wrk(port, paths, SECONDS))
+                    results[size]["trivial"].append(drive_wrk(port, ["/healthz"], SECONDS))
+                    continue
+                for kind, batch in (("search", paths), ("trivial", ["/healthz"] * requests)):
+                    latencies, wall, errors = drive(port, batch)
+                    results[size][kind].append((statistics.median(latencies),
+                                                percentile(latencies, 95), len(latencies) / wall,
+                                                errors))
+        rss = {size: [rss_mb(pid) for pid in workers_of(server.pid)]
+               for size, (_port, server) in servers.items()}
     finally:
-        stop_gunicorn(server)
-        shutil.rmtree(instance, ignore_errors=True)
+        for _port, server in servers.values():
+            stop_gunicorn(server)
+        for instance in instances:
+            shutil.rmtree(instance, ignore_errors=True)
 
-    def med(kind: str, index: int) -> float:
-        return statistics.median(r[index] for r in results[kind])
+    summaries = []
+    for size in urls:
+        def med(kind: str, index: int, runs: dict = results[size]) -> float:
+            return statistics.median(r[index] for r in runs[kind])
 
-    cache = ("cache on (+Redis)" if redis_url else "cache on (local)") if cache_entries else "cache off"
-    summary = {"label": label, "cache": bool(cache_entries), "size": size,
-               "p50": med("search", 0) * 1000, "p95": med("search", 1) * 1000,
-               "rps": med("search", 2), "trivial_rps": med("trivial", 2),
-               "trivial_p95": med("trivial", 1) * 1000,
-               "errors": sum(r[3] for r in results["search"]), "rss": rss}
-    summary["ratio"] = summary["rps"] / summary["trivial_rps"]
-    print(f"  {label:<10} {size:>7,} outlets, {cache:<17}: "
-          f"search p50 {summary['p50']:6.1f} ms  p95 {summary['p95']:6.1f} ms  "
-          f"{summary['rps']:7.1f} req/s | trivial p95 {summary['trivial_p95']:5.1f} ms "
-          f"{summary['trivial_rps']:7.1f} req/s | search/trivial {summary['ratio']:.2f} | "
-          f"errors {summary['errors']} | worker RSS MB {', '.join(f'{r:.0f}' for r in rss)}"
-          + (f" | distinct searches {statistics.median(distinct):.0%} of the list" if cache_entries else ""))
-    return summary
+        cache = ("cache on (+Redis)" if redis_urls[size] else "cache on (local)") if cache_entries \
+            else "cache off"
+        summary = {"label": label, "cache": bool(cache_entries), "size": size,
+                   "p50": med("search", 0) * 1000, "p95": med("search", 1) * 1000,
+                   "rps": med("search", 2), "trivial_rps": med("trivial", 2),
+                   "trivial_p95": med("trivial", 1) * 1000,
+                   "errors": sum(r[3] for r in results[size]["search"]), "rss": rss[size]}
+        summary["ratio"] = summary["rps"] / summary["trivial_rps"]
+        print(f"  {label:<10} {size:>7,} outlets, {cache:<17}: "
+              f"search p50 {summary['p50']:6.1f} ms  p95 {summary['p95']:6.1f} ms  "
+              f"{summary['rps']:7.1f} req/s | trivial p95 {summary['trivial_p95']:5.1f} ms "
+              f"{summary['trivial_rps']:7.1f} req/s | search/trivial {summary['ratio']:.2f} | "
+              f"errors {summary['errors']} | worker RSS MB {', '.join(f'{r:.0f}' for r in rss[size])}"
+              + (f" | distinct searches {statistics.median(distinct):.0%} of the list"
+                 if cache_entries else ""))
+        summaries.append(summary)
+    return summaries
 
 
 def postgres_url() -> str | None:
@@ -405,19 +430,23 @@ def main() -> None:
           f"({load}), medians of rounds")
     summaries = []
     for database in args.databases.split(","):
-        for size in sizes:
-            if database == "sqlite":
-                with tempfile.TemporaryDirectory(prefix="bench-") as folder:
-                    summaries += run_one("sqlite", f"sqlite:///{folder}/bench.db", size, args.rounds,
-                                         args.requests)
-            else:
+        if database == "sqlite":
+            with tempfile.TemporaryDirectory(prefix="bench-") as folder:
+                urls = {size: f"sqlite:///{folder}/bench-{size}.db" for size in sizes}
+                summaries += run_database("sqlite", urls, args.rounds, args.requests)
+            continue
+        urls = {}
+        try:
+            for size in sizes:
                 url = postgres_url()
                 if url is None:
                     break
-                try:
-                    summaries += run_one("postgresql", url, size, args.rounds, args.requests)
-                finally:
-                    drop_postgres(url)
+                urls[size] = url
+            if len(urls) == len(sizes):
+                summaries += run_database("postgresql", urls, args.rounds, args.requests)
+        finally:
+            for url in urls.values():
+                drop_postgres(url)
     print("\nscaling (p95 at the largest size / p95 at the smallest):")
     for label, cache in sorted({(s["label"], s["cache"]) for s in summaries}):
         runs = sorted((s for s in summaries if (s["label"], s["cache"]) == (label, cache)),
