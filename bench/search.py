@@ -318,9 +318,10 @@ def run_database(label: str, urls: dict[int, str], rounds: int, requests: int) -
     return summaries
 
 
-def shared_cache_url(index: int) -> str | None:
-    """An empty Redis database for the shared cache level, or None (per-process level only)."""
-    url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+def shared_cache_url(index: int = 0) -> str | None:
+    """An empty Redis database for the shared cache level (the index-th after BENCH_REDIS_URL's,
+    one per server), or None (per-process level only)."""
+    url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
     base, number = url.rsplit("/", 1)
     url = f"{base}/{int(number) + index}"
     try:
