@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 
 from app.api.common import BEARER, Blueprint, ErrorBodySchema, actor, authenticated
 from app.errors import error_body
-from app.extensions import db
+from app.transactions import committed
 from services import data_versions, obligations, sales
 from services.certifiers import china_today
 from services.errors import ValidationFailed
@@ -169,20 +169,20 @@ def put_sales():
     caller = actor()
     maker = sales.manufacturer_of(caller)
     upload = request.files.get("file")
-    try:
+
+    def replace_figures():
         if upload is not None:
-            result = sales.import_file(caller, maker, upload.read(), upload.filename)
-        elif request.mimetype == "multipart/form-data":
+            return sales.import_file(caller, maker, upload.read(), upload.filename)
+        if request.mimetype == "multipart/form-data":
             raise ValidationFailed(_("A file is required."), {"file": [_("is required")]})
-        else:
-            result = sales.replace(caller, maker, _records_from_json(request.get_json(silent=True)))
-    except ImportRejected as rejected:
-        db.session.rollback()
+        return sales.replace(caller, maker, _records_from_json(request.get_json(silent=True)))
+
+    result, rejected = committed(replace_figures, catching=ImportRejected)
+    if rejected:
         # built here rather than by the error handler, which would turn line numbers into text
         body = error_body(422, rejected.message, code=rejected.code)
         body["error"]["fields"] = {"rows": [r.as_dict() for r in rejected.rows]}
         return jsonify(body), 422
-    db.session.commit()
     return result
 
 

@@ -17,8 +17,9 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from app import notifications
-from app.extensions import db, limiter
+from app.extensions import limiter
 from app.security import client_ip, signin_limit, signin_limit_key
+from app.transactions import committed
 from app.web.forms import (
     AcceptInvitationForm,
     ForgotPasswordForm,
@@ -65,11 +66,9 @@ def signup():
 def login():
     form = LoginForm()
     if form.validate_on_submit():
-        try:
-            user = accounts.authenticate(form.email.data, form.password.data)
-            db.session.commit()
-        except AuthenticationFailed as error:
-            db.session.rollback()
+        user, error = committed(lambda: accounts.authenticate(form.email.data, form.password.data),
+                                catching=AuthenticationFailed)
+        if error:
             form.form_errors.append(str(error.message))
         else:
             _sign_in(user)

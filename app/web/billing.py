@@ -21,6 +21,7 @@ from wtforms.validators import Length, Optional
 from app.extensions import db
 from app.models import OrgKind, PayeeBankAccount
 from app.security import current_actor, current_membership
+from app.transactions import committed
 from app.web.contracts import DATE, MONEY, show_errors
 from app.web.forms import ActionForm
 from services import (
@@ -312,13 +313,10 @@ def record_transfer(invoice_id: int):
     form = TransferForm(prefix="transfer")
     status = 422
     if form.validate_on_submit():
-        try:
-            result = bank_transfer.record_transfer(
-                actor, invoice_id, amount_fen=_fen(form, "amount_yuan"),
-                received_on=form.received_on.data, reference=form.reference.data)
-            db.session.commit()
-        except (ValidationFailed, Conflict) as error:
-            db.session.rollback()
+        result, error = committed(lambda: bank_transfer.record_transfer(
+            actor, invoice_id, amount_fen=_fen(form, "amount_yuan"),
+            received_on=form.received_on.data, reference=form.reference.data))
+        if error:
             show_errors(form, error, {"amount_fen": "amount_yuan"})
             status = error.status
         else:
@@ -345,11 +343,8 @@ def pay_by_card(invoice_id: int):
         abort(400)
     actor = current_actor()
     invoice = invoices.get_visible(actor, invoice_id, for_update=True)
-    try:
-        started = stripe_provider.PROVIDER.start(actor, invoice)
-        db.session.commit()
-    except Conflict as error:  # nothing left to pay, or Stripe unreachable
-        db.session.rollback()
+    started, error = committed(lambda: stripe_provider.PROVIDER.start(actor, invoice), catching=Conflict)
+    if error:  # nothing left to pay, or Stripe unreachable
         flash(str(error.message), "error")
         return _back(invoice_id)
     return render_template("billing/card.html", invoice=invoice, started=started,
@@ -361,11 +356,8 @@ def _operator_step(invoice_id: int, form: FlaskForm, name: str, step, done):
     the invoice page again with `form` (under `name`) carrying the errors."""
     status = 422
     if form.validate_on_submit():
-        try:
-            step()
-            db.session.commit()
-        except (ValidationFailed, Conflict) as error:
-            db.session.rollback()
+        _done, error = committed(step)
+        if error:
             show_errors(form, error, {"amount_fen": "amount_yuan"})
             status = error.status
         else:
@@ -432,13 +424,12 @@ def bank_account():
     form = BankAccountForm()
     status = 200
     if form.validate_on_submit():
-        try:
-            bank_transfer.set_bank_details(current_actor(), organization.id, {
-                "bank_name": form.bank_name.data, "account_name": form.account_name.data,
-                "account_number": form.account_number.data})
-            db.session.commit()
-        except (ValidationFailed, PermissionDenied) as error:
-            db.session.rollback()
+        details = {"bank_name": form.bank_name.data, "account_name": form.account_name.data,
+                   "account_number": form.account_number.data}
+        _done, error = committed(lambda: bank_transfer.set_bank_details(current_actor(), organization.id,
+                                                                        details),
+                                 catching=(ValidationFailed, PermissionDenied))
+        if error:
             show_errors(form, error)
             status = error.status
         else:
@@ -466,11 +457,10 @@ def stripe_onboarding():
     if not ActionForm().validate_on_submit() or not stripe_provider.PROVIDER.available():
         abort(400)
     back = url_for("billing.bank_account", _external=True)
-    try:
-        link = stripe_provider.onboard(current_actor(), organization.id, refresh_url=back, return_url=back)
-        db.session.commit()
-    except stripe_provider.Unavailable as error:
-        db.session.rollback()
+    link, error = committed(lambda: stripe_provider.onboard(current_actor(), organization.id,
+                                                            refresh_url=back, return_url=back),
+                            catching=stripe_provider.Unavailable)
+    if error:
         flash(str(error.message), "error")
         return redirect(url_for("billing.bank_account"))
     return redirect(link)
@@ -488,12 +478,10 @@ def import_statement():
     if form.validate_on_submit():
         upload = form.file.data
         raw = upload.read() if upload else b""
-        try:
-            result = bank_statements.import_statement(
-                current_actor(), None if operator else organization.id, decode_upload(raw))
-            db.session.commit()
-        except (ValidationFailed, PermissionDenied) as error:
-            db.session.rollback()
+        result, error = committed(lambda: bank_statements.import_statement(
+            current_actor(), None if operator else organization.id, decode_upload(raw)),
+            catching=(ValidationFailed, PermissionDenied))
+        if error:
             form.form_errors.append(str(error.message))
             form.line_errors = [(where, [str(m) for m in messages])
                                 for where, messages in (error.fields or {}).items()]
@@ -577,15 +565,14 @@ def _save_pool(agreement_id: int, pool_id: int | None):
     form = PoolForm(prefix=f"pool{pool_id}" if pool_id else "pool")
     status = 422
     if form.validate_on_submit():
-        try:
-            data = form.pool_data(_weights())
+        def save():
+            data = form.pool_data(_weights())  # a badly typed line is refused like the service's refusals
             if pool_id is None:
-                cost_pools.create(current_actor(), agreement_id, data)
-            else:
-                cost_pools.update(current_actor(), agreement_id, pool_id, data)
-            db.session.commit()
-        except (ValidationFailed, Conflict) as error:
-            db.session.rollback()
+                return cost_pools.create(current_actor(), agreement_id, data)
+            return cost_pools.update(current_actor(), agreement_id, pool_id, data)
+
+        _done, error = committed(save)
+        if error:
             _pool_errors(form, error)
             status = error.status
         else:
@@ -600,11 +587,9 @@ def _save_pool(agreement_id: int, pool_id: int | None):
 def delete_pool(agreement_id: int, pool_id: int):
     if not ActionForm().validate_on_submit():
         abort(400)
-    try:
-        cost_pools.delete(current_actor(), agreement_id, pool_id)
-        db.session.commit()
-    except Conflict as error:
-        db.session.rollback()
+    _done, error = committed(lambda: cost_pools.delete(current_actor(), agreement_id, pool_id),
+                             catching=Conflict)
+    if error:
         flash(str(error.message), "error")
     else:
         flash(_("Cost pool removed. The agreement is re-issued as a new version to sign."), "success")
@@ -618,11 +603,9 @@ def set_period(agreement_id: int):
     if not form.validate_on_submit():
         flash(_("Unknown billing period."), "error")
         return _to_agreement(agreement_id)
-    try:
-        invoices.set_billing_period(current_actor(), agreement_id, form.period.data)
-        db.session.commit()
-    except (ValidationFailed, Conflict) as error:
-        db.session.rollback()
+    _done, error = committed(lambda: invoices.set_billing_period(current_actor(), agreement_id,
+                                                                form.period.data))
+    if error:
         flash(str(error.message), "error")
     else:
         flash(_("Billing period set."), "success")

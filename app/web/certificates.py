@@ -12,9 +12,9 @@ from wtforms import TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from app.api.certificates import pdf_response, verdict_message, verification_limit
-from app.extensions import db
 from app.models import CertificateStatus, OrgKind
 from app.security import current_actor, current_membership
+from app.transactions import committed
 from services import certificates, organizations, permissions
 from services.errors import NotFound, ServiceError
 
@@ -113,14 +113,11 @@ def _change(number: str, action: str, done_message: str):
             flash(f"{_('Reason')}: {message}", "error")
         return redirect(url_for("certificates.detail", number=number))
     actor = current_actor()
-    try:
-        certificate = certificates.get_issued(actor, number)
-        getattr(certificates, action)(actor, certificate, form.reason.data)
-        db.session.commit()
-    except NotFound:
-        raise
-    except ServiceError as error:
-        db.session.rollback()
+    _done, error = committed(lambda: getattr(certificates, action)(
+        actor, certificates.get_issued(actor, number), form.reason.data), catching=ServiceError)
+    if isinstance(error, NotFound):
+        raise error  # a certificate another body issued is 404, as on its other pages, not a flash
+    if error:
         flash(str(error.message), "error")
     else:
         flash(done_message, "success")

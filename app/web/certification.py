@@ -26,6 +26,7 @@ from app.models import (
     User,
 )
 from app.security import current_actor, current_membership
+from app.transactions import committed
 from app.web.forms import (
     AccreditationForm,
     ActionForm,
@@ -97,7 +98,6 @@ def _item_title(item) -> str:
 
 
 def _fail(error: ServiceError) -> None:
-    db.session.rollback()
     messages = []
     for name, value in (error.fields or {}).items():
         if isinstance(value, dict):
@@ -231,12 +231,10 @@ def _back(application_id: int, anchor: str = ""):
 
 
 def _run(application_id: int, step, success: str, anchor: str = ""):
-    try:
-        step()
-        db.session.commit()
-    except NotFound:
-        raise  # another organization's application is 404, as on every page, not a flash
-    except ServiceError as error:
+    _done, error = committed(step, catching=ServiceError)
+    if isinstance(error, NotFound):
+        raise error  # another organization's application is 404, as on every page, not a flash
+    if error:
         _fail(error)
     else:
         flash(success, "success")
@@ -327,8 +325,9 @@ def record_findings(application_id: int):
         abort(400)
     actor = current_actor()
     application = certification.get_visible(actor, application_id)
-    entries = []
-    try:
+
+    def record():  # the photos are stored in the transaction of the findings that cite them
+        entries = []
         for number in certification.items_for(application):
             grade = request.form.get(f"grade-{number}")
             if not grade:
@@ -338,9 +337,10 @@ def record_findings(application_id: int):
                             "note": request.form.get(f"note-{number}", ""),
                             "evidence_id": evidence_id})
         certification.record_findings(actor, application_id, entries)
-        db.session.commit()
-    except ServiceError as error:
-        db.session.rollback()
+        return entries
+
+    entries, error = committed(record, catching=ServiceError)
+    if error:
         flash(str(error.message), "error")
         nested = (error.fields or {}).get("findings")
         finding_errors = nested if isinstance(nested, dict) else {}
@@ -357,13 +357,13 @@ def respond(application_id: int, item: int):
     actor = current_actor()
     form = CorrectiveActionForm(prefix=f"r{item}")
     if form.validate_on_submit():
-        try:
+        def answer():  # the evidence is stored in the transaction of the answer that cites it
             evidence_id = _upload(actor, application_id, form.file.data, item)
-            certification.respond(actor, application_id, item, form.corrective_action.data,
-                                  evidence_id)
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
+            return certification.respond(actor, application_id, item, form.corrective_action.data,
+                                         evidence_id)
+
+        _done, error = committed(answer, catching=ServiceError)
+        if error:
             fields = dict(error.fields or {})
             if "evidence_id" in fields:  # the page uploads the evidence itself
                 fields["file"] = fields.pop("evidence_id")
@@ -453,12 +453,12 @@ def remove_relationship(relationship_id: int):
     organization = _certifier()
     if not ActionForm().validate_on_submit():
         abort(400)
-    try:
-        certifiers.remove_relationship(current_actor(), organization, relationship_id)
-        db.session.commit()
-    except (NotFound, PermissionDenied):
-        raise  # another certifier's declaration is 404, a member's removal 403, not a flash
-    except ServiceError as error:
+    _done, error = committed(lambda: certifiers.remove_relationship(current_actor(), organization,
+                                                                    relationship_id),
+                             catching=ServiceError)
+    if isinstance(error, NotFound | PermissionDenied):
+        raise error  # another certifier's declaration is 404, a member's removal 403, not a flash
+    if error:
         _fail(error)
     else:
         flash(_("Relationship removed."), "success")
@@ -533,11 +533,9 @@ def decide_accreditation(organization_id: int):
     form = VerificationForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
-        certifiers.set_accreditation_verification(current_actor(), organization_id,
-                                                  form.status.data, form.reason.data)
-        db.session.commit()
-    except ServiceError as error:
+    _done, error = committed(lambda: certifiers.set_accreditation_verification(
+        current_actor(), organization_id, form.status.data, form.reason.data), catching=ServiceError)
+    if error:
         _fail(error)
     else:
         flash(_("Decision recorded."), "success")

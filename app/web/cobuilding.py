@@ -15,6 +15,7 @@ from app.extensions import db
 from app.models import OrgKind
 from app.models.types import utcnow
 from app.security import current_actor, current_membership
+from app.transactions import committed
 from services import cobuilding_savings, permissions
 from services.certifiers import china_today
 from services.errors import ServiceError
@@ -65,13 +66,11 @@ def opt_in():
     except ValidationError:
         abort(400)
     joining = request.form.get("opt_in") == "yes"
-    try:
-        cobuilding_savings.set_opt_in(current_actor(), _maker(), joining)
-    except ServiceError as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
+    _done, error = committed(lambda: cobuilding_savings.set_opt_in(current_actor(), _maker(), joining),
+                             catching=ServiceError)
+    if error:
+        flash(error.message, "error")
         return redirect(url_for("cobuilding.saving_page"))
-    db.session.commit()
     flash(_("You take part in co-building savings: your figures are pooled anonymously.")
           if joining else _("You no longer take part in co-building savings."), "success")
     return redirect(url_for("cobuilding.saving_page"))

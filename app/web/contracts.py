@@ -15,9 +15,9 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from app.extensions import db
 from app.models import OrgKind, RequestStatus
 from app.security import current_actor, current_membership
+from app.transactions import committed
 from app.web.forms import ActionForm
 from services import agreements, capacity_requests, coverage_plans, outlets, permissions
 from services.certifiers import china_today
@@ -253,11 +253,8 @@ def new_request(outlet_id: int):
     form = RequestForm()
     status = 200
     if form.validate_on_submit():
-        try:
-            created = capacity_requests.create(actor, maker, form.terms(outlet.id))
-            db.session.commit()
-        except (ValidationFailed, Conflict) as error:
-            db.session.rollback()
+        created, error = committed(lambda: capacity_requests.create(actor, maker, form.terms(outlet.id)))
+        if error:
             show_errors(form, error)
             status = error.status
         else:
@@ -318,12 +315,9 @@ def accept(request_id: int, step: str):
     if not ActionForm().validate_on_submit():
         abort(400)
     action = capacity_requests.accept if step == "accept" else capacity_requests.accept_counter
-    try:
-        req = action(current_actor(), request_id)
-        allocation = capacity_requests.allocation_of(req)
-        db.session.commit()
-    except Conflict as error:
-        db.session.rollback()
+    allocation, error = committed(
+        lambda: capacity_requests.allocation_of(action(current_actor(), request_id)), catching=Conflict)
+    if error:
         flash(str(error.message), "error")
         return _back_to_request(request_id)
     flash(_("Accepted. Agreement %(number)s now awaits every party's signature.",
@@ -337,14 +331,11 @@ def with_reason(request_id: int, step: str):
     actor = current_actor()
     form = ReasonForm(prefix="reason")
     if form.validate_on_submit():
-        try:
-            getattr(capacity_requests, step)(actor, request_id, form.reason.data)
-            db.session.commit()
-        except ValidationFailed as error:
-            db.session.rollback()
+        _done, error = committed(
+            lambda: getattr(capacity_requests, step)(actor, request_id, form.reason.data))
+        if isinstance(error, ValidationFailed):
             show_errors(form, error)
-        except Conflict as error:
-            db.session.rollback()
+        elif error:
             flash(str(error.message), "error")
             return _back_to_request(request_id)
         else:
@@ -362,11 +353,8 @@ def counter(request_id: int):
     form = CounterForm(prefix="counter")
     status = 422
     if form.validate_on_submit():
-        try:
-            capacity_requests.counter(actor, request_id, form.terms())
-            db.session.commit()
-        except (ValidationFailed, Conflict) as error:
-            db.session.rollback()
+        _done, error = committed(lambda: capacity_requests.counter(actor, request_id, form.terms()))
+        if error:
             show_errors(form, error, {v: k for k, v in CounterForm.MONEY_FIELDS.items()})
             status = error.status
         else:
@@ -386,12 +374,9 @@ def from_plan(plan_id: int):
     form = PlanRequestsForm(prefix="plan")
     refused, status = [], 422
     if form.validate_on_submit():
-        try:
-            made = capacity_requests.from_plan(actor, maker, plan, {
-                "start_date": form.start_date.data, "form": form.form.data})
-            db.session.commit()
-        except (ValidationFailed, Conflict) as error:
-            db.session.rollback()
+        made, error = committed(lambda: capacity_requests.from_plan(actor, maker, plan, {
+            "start_date": form.start_date.data, "form": form.form.data}))
+        if error:
             form.form_errors.append(str(error.message))
             refused = [str(m) for ms in error.fields.values() for m in ms]
             status = error.status
@@ -501,18 +486,15 @@ def sign(agreement_id: int):
     actor = current_actor()
     form = SignForm(prefix="sign")
     if form.validate_on_submit():
-        try:
-            signature = agreements.sign(actor, agreement_id, password=form.password.data,
-                                        document_sha256=form.document_sha256.data)
-            in_force = signature.version.status.value == "in_force"
-            db.session.commit()
-        except ValidationFailed as error:
-            db.session.rollback()
+        # whether this signature put the version in force, read before the commit expires it
+        in_force, error = committed(lambda: agreements.sign(
+            actor, agreement_id, password=form.password.data,
+            document_sha256=form.document_sha256.data).version.status.value == "in_force")
+        if isinstance(error, ValidationFailed):
             show_errors(form, error)
             return _agreement_page(agreements.get_visible(actor, agreement_id), 422,
                                    sign_form=form)
-        except Conflict as error:
-            db.session.rollback()
+        if error:
             flash(str(error.message), "error")
         else:
             flash(_("Signed. Every party has signed: the agreement is in force.") if in_force
@@ -522,11 +504,8 @@ def sign(agreement_id: int):
 
 
 def _allocation_step(agreement_id: int, step, success):
-    try:
-        result = step()
-        db.session.commit()
-    except (ValidationFailed, Conflict) as error:
-        db.session.rollback()
+    result, error = committed(step)
+    if error:
         flash(str(error.message), "error")
     else:
         flash(success(result), "success")
@@ -574,15 +553,11 @@ def terminate(agreement_id: int):
     if form.validate_on_submit():
         chosen = form.allocation_id.data or ""
         allocation_id = int(chosen) if chosen.isdigit() else None
-        try:
-            agreements.terminate(actor, agreement_id, form.reason.data,
-                                 allocation_id=allocation_id)
-            db.session.commit()
-        except ValidationFailed as error:
-            db.session.rollback()
+        _done, error = committed(lambda: agreements.terminate(actor, agreement_id, form.reason.data,
+                                                              allocation_id=allocation_id))
+        if isinstance(error, ValidationFailed):
             show_errors(form, error)
-        except Conflict as error:
-            db.session.rollback()
+        elif error:
             flash(str(error.message), "error")
             return _back_to_agreement(agreement_id)
         else:

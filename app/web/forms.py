@@ -23,6 +23,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from app.transactions import committed
 from services.errors import ServiceError
 
 KIND_CHOICES = [
@@ -338,13 +339,8 @@ def commit_action(form: FlaskForm, action):
 
     Returns (result, None); on a ServiceError rolls back, puts its messages on the form and
     returns (None, the status to answer with: 422 for bad input, 409 for a conflict...)."""
-    from app.extensions import db
-
-    try:
-        result = action()
-        db.session.commit()
-    except ServiceError as error:
-        db.session.rollback()
+    result, error = committed(action, catching=ServiceError)
+    if error:
         apply_errors(form, error)
         return None, error.status if error.status != 400 else 422
     return result, None

@@ -14,12 +14,12 @@ from flask_wtf import FlaskForm
 from wtforms import StringField, SubmitField, TextAreaField
 from wtforms.validators import Length, Optional
 
-from app.extensions import db
 from app.security import current_actor
+from app.transactions import committed
 from app.web.contracts import DATE, NUMBER, show_errors
 from services import handling, permissions
 from services.certifiers import china_today
-from services.errors import Conflict, ValidationFailed
+from services.errors import ValidationFailed
 
 bp = Blueprint("handling", __name__, url_prefix="/billing")
 
@@ -115,11 +115,9 @@ def page(allocation_id: int):
 def record(allocation_id: int):
     form = HandlingForm(prefix="handling")
     if form.validate_on_submit():
-        try:
-            handling.record(current_actor(), allocation_id, form.data_for_service())
-            db.session.commit()
-        except (ValidationFailed, Conflict) as error:
-            db.session.rollback()
+        _done, error = committed(
+            lambda: handling.record(current_actor(), allocation_id, form.data_for_service()))
+        if error:
             show_errors(form, error)
             return _page(allocation_id, error.status, form=form)
         flash(_("Recorded. The manufacturer may dispute it for %(days)s days; then it is invoiced.",
@@ -144,11 +142,9 @@ def correct(allocation_id: int, record_id: int):
     _record_in(allocation_id, record_id)
     form = CorrectionForm(prefix=f"fix{record_id}")
     if form.validate_on_submit():
-        try:
-            created = handling.correct(current_actor(), record_id, form.data_for_service())
-            db.session.commit()
-        except (ValidationFailed, Conflict) as error:
-            db.session.rollback()
+        created, error = committed(
+            lambda: handling.correct(current_actor(), record_id, form.data_for_service()))
+        if error:
             show_errors(form, error)
             return _page(allocation_id, error.status, correction_form=form, failed_id=record_id)
         flash(_("Corrected: the new record replaces the old one and may be disputed again."), "success")
@@ -164,11 +160,8 @@ def withdraw(allocation_id: int, record_id: int):
     if not form.validate_on_submit():
         flash(" ".join(str(e) for errors in form.errors.values() for e in errors), "error")
         return _back(allocation_id, record_id)
-    try:
-        handling.withdraw(current_actor(), record_id, form.reason.data)
-        db.session.commit()
-    except (ValidationFailed, Conflict) as error:
-        db.session.rollback()
+    _done, error = committed(lambda: handling.withdraw(current_actor(), record_id, form.reason.data))
+    if error:
         flash(str(error.message), "error")
     else:
         flash(_("Withdrawn: the record will not be invoiced."), "success")
@@ -181,15 +174,11 @@ def dispute(allocation_id: int, record_id: int):
     _record_in(allocation_id, record_id)
     form = DisputeForm(prefix=f"dispute{record_id}")
     if form.validate_on_submit():
-        try:
-            handling.dispute(current_actor(), record_id, form.reason.data)
-            db.session.commit()
-        except ValidationFailed as error:
-            db.session.rollback()
+        _done, error = committed(lambda: handling.dispute(current_actor(), record_id, form.reason.data))
+        if isinstance(error, ValidationFailed):
             show_errors(form, error)
             return _page(allocation_id, error.status, dispute_form=form, failed_id=record_id)
-        except Conflict as error:
-            db.session.rollback()
+        if error:
             flash(str(error.message), "error")
         else:
             flash(_("Disputed: the provider is told; the record is not invoiced until it is corrected "

@@ -27,6 +27,7 @@ from wtforms.validators import DataRequired, NumberRange, Optional
 from app.extensions import db
 from app.models import OrgKind
 from app.security import current_actor, current_membership
+from app.transactions import committed
 from app.web.forms import apply_errors, commit_action
 from app.web.pool import map_settings
 from services import data_versions, divisions, obligations, sales
@@ -78,14 +79,12 @@ def sales_page():
             flash(_("Figures saved."), "success")
             return redirect(url_for("obligations.sales_page"))
     elif upload.submit.data and upload.validate_on_submit():
-        try:
-            result = sales.import_file(actor, maker, upload.file.data.read(), upload.file.data.filename)
-            db.session.commit()
-        except ImportRejected as error:
-            db.session.rollback()
+        result, error = committed(lambda: sales.import_file(actor, maker, upload.file.data.read(),
+                                                            upload.file.data.filename),
+                                  catching=ServiceError)
+        if isinstance(error, ImportRejected):
             rejected, status = error, 422
-        except ServiceError as error:
-            db.session.rollback()
+        elif error:
             apply_errors(upload, error)
             status = 422
     if entry.errors or upload.errors:

@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 from app import notifications
 from app.extensions import db
 from app.security import current_actor, current_membership
+from app.transactions import committed
 from app.web.forms import (
     ActionForm,
     InviteForm,
@@ -103,13 +104,13 @@ def tokens():
     form = TokenForm()
     new_token = None
     if form.validate_on_submit():
-        try:
+        def create_token():  # the password again first: a token acts as its user
             accounts.confirm_password(current_user, form.password.data)
-            _token, new_token = accounts.create_token(current_user, form.name.data,
-                                                      ip=current_actor().ip)
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
+            _token, secret = accounts.create_token(current_user, form.name.data, ip=current_actor().ip)
+            return secret
+
+        new_token, error = committed(create_token, catching=ServiceError)
+        if error:
             apply_errors(form, error)
     return render_template("org/tokens.html", form=form, new_token=new_token,
                            tokens=accounts.tokens_of(current_user), action_form=ActionForm())

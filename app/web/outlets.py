@@ -11,10 +11,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from app.api.outlets import send_evidence
-from app.extensions import db
 from app.models import OutletStatus
 from app.security import current_actor, current_membership
-from app.web.forms import EvidenceForm, OfferForm, OutletForm, StatusForm, apply_errors, commit_action
+from app.transactions import committed
+from app.web.forms import EvidenceForm, OfferForm, OutletForm, StatusForm, commit_action
 from services import assessments, checklist, evidence, offers, organizations, outlets, permissions
 from services.errors import NotFound, ServiceError
 
@@ -96,13 +96,9 @@ def manage(outlet_id: int):
         offer_form.available_from.data = offer.available_from
         offer_form.available_to.data = offer.available_to
     if offer_form.submit.data and offer_form.validate_on_submit():
-        try:
-            offers.set_offer(actor, outlet, offer_form.offer_data())
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
-            apply_errors(offer_form, error)
-        else:
+        _done, refused = commit_action(offer_form,
+                                       lambda: offers.set_offer(actor, outlet, offer_form.offer_data()))
+        if not refused:
             flash(_("Capacity offer saved."), "success")
             return redirect(url_for("outlets.manage", outlet_id=outlet.id))
     evidence_form = EvidenceForm(prefix="evidence")
@@ -123,14 +119,12 @@ def change_status(outlet_id: int):
     form = StatusForm()
     if form.validate_on_submit():
         actor = current_actor()
-        try:
-            outlets.change_status(actor, outlets.get_manageable(actor, outlet_id), form.status.data,
-                                  form.reason.data)
-            db.session.commit()
-        except NotFound:
-            raise  # another organization's outlet is 404, as on its other pages
-        except ServiceError as error:
-            db.session.rollback()
+        _done, error = committed(lambda: outlets.change_status(
+            actor, outlets.get_manageable(actor, outlet_id), form.status.data, form.reason.data),
+            catching=ServiceError)
+        if isinstance(error, NotFound):
+            raise error  # another organization's outlet is 404, as on its other pages
+        if error:
             flash(str(error.message), "error")
         else:
             flash(_("Status changed."), "success")
@@ -147,14 +141,12 @@ def upload_evidence(outlet_id: int):
     if form.validate_on_submit():
         upload = form.file.data
         item = form.checklist_item.data
-        try:
-            evidence.add(actor, outlet, upload.read(), upload.filename,
-                         storage_root=Path(current_app.config["UPLOAD_ROOT"]),
-                         max_bytes=current_app.config["EVIDENCE_MAX_BYTES"],
-                         checklist_item=int(item) if item else None)
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
+        _done, error = committed(lambda: evidence.add(
+            actor, outlet, upload.read(), upload.filename,
+            storage_root=Path(current_app.config["UPLOAD_ROOT"]),
+            max_bytes=current_app.config["EVIDENCE_MAX_BYTES"],
+            checklist_item=int(item) if item else None), catching=ServiceError)
+        if error:
             messages = [str(m) for ms in error.fields.values() for m in ms] or [str(error.message)]
             flash("; ".join(messages), "error")
         else:
@@ -191,11 +183,9 @@ def assessment(outlet_id: int):
                                      "note": request.form.get(f"note-{i.number}", "")}
                      for i in items if request.form.get(f"result-{i.number}")}
         complete = request.form.get("action") == "complete"
-        try:
-            saved = assessments.save(actor, outlet, submitted, complete=complete)
-            db.session.commit()
-        except ServiceError as error:
-            db.session.rollback()
+        saved, error = committed(lambda: assessments.save(actor, outlet, submitted, complete=complete),
+                                 catching=ServiceError)
+        if error:
             answers.update(submitted)
             error_fields = (error.fields or {}).get("answers", {})
             flash(str(error.message), "error")

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from app.extensions import csrf, db
+from app.extensions import csrf
+from app.transactions import committed
 from services.payments import stripe_provider
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -16,11 +17,10 @@ bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 @csrf.exempt
 def stripe_webhook():
     payload = request.get_data(cache=False, as_text=False)
-    try:
-        result = stripe_provider.handle_webhook(payload, request.headers.get("Stripe-Signature"))
-    except stripe_provider.InvalidWebhook as exc:
-        db.session.rollback()
-        return jsonify({"error": {"code": "invalid_signature", "message": exc.message,
-                                  "fields": exc.fields}}), 400
-    db.session.commit()
+    result, error = committed(
+        lambda: stripe_provider.handle_webhook(payload, request.headers.get("Stripe-Signature")),
+        catching=stripe_provider.InvalidWebhook)
+    if error:
+        return jsonify({"error": {"code": "invalid_signature", "message": error.message,
+                                  "fields": error.fields}}), 400
     return jsonify(result), 200
