@@ -287,7 +287,8 @@ def explain(url: str, cities: list[dict]) -> None:
     samples = {"city": {"city": city["code"]},
                "near": {"near": f"{city['lat']},{city['lon']}", "radius_km": 30},
                "province+type": {"province": city["province"], "type": "centralized_storage"},
-               "text in province": {"q": city["name"][:2], "province": city["province"]}}
+               "text in province": {"q": city["name"][:2], "province": city["province"]},
+               "text, whole pool": {"q": city["name"][:2]}}
     with app.app_context():
         from services import pool_search
 

@@ -4,8 +4,10 @@ Every search reads the `outlets` table through its denormalized search columns o
 provider's name, joined for the page's rows), in at most two statements and no per-row query:
 - filters alone: one COUNT and one page SELECT, each an index range on `ix_outlets_status_*`;
   the page is chosen on ids in a subquery so only its own rows are read in full;
-- free text (LIKE on `search_text`, which no index serves): one page SELECT that also carries
-  the total as a window count, so the candidate rows are read once, not twice;
+- free text (LIKE on `search_text`, which no B-tree can seek): one page SELECT that also
+  carries the total as a window count, so the candidate rows are read once, not twice; within
+  a province the text is matched inside the province's index, across the whole pool (on
+  PostgreSQL) a GIN index on the text's bigrams picks the candidates;
 - near a point: the candidates in the point's latitude/longitude bounding box (the
   `ix_outlets_status_lat_lon` range, every other filter in SQL), filtered and ordered by exact
   great-circle distance in Python, then the page's rows by id. The radius is capped, so the
@@ -24,7 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, nulls_last, select
+from sqlalchemy import Text, func, literal_column, nulls_last, select
+from sqlalchemy.dialects import postgresql
 
 from app.extensions import db
 from app.models import Organization, Outlet, OutletStatus, OutletType
@@ -333,10 +336,26 @@ def _conditions(criteria: Criteria) -> list:
         where.append(Outlet.annual_fee_fen <= criteria.max_annual_fee_fen)
     for term in criteria.terms:
         where.append(Outlet.search_text.contains(term, autoescape=True))
+    if criteria.terms and not (criteria.province_code or criteria.city_code or criteria.district_code):
+        where += _bigram_candidates(criteria.terms)
     if criteria.near is not None:
         min_lat, max_lat, min_lon, max_lon = bounding_box(*criteria.near, criteria.radius_km)
         where += [Outlet.lat.between(min_lat, max_lat), Outlet.lon.between(min_lon, max_lon)]
     return where
+
+
+def _bigram_candidates(terms: tuple[str, ...]) -> list:
+    """Free text across the whole pool on PostgreSQL: every two-character piece of a term is
+    one of the text's, so the GIN index on the text's bigrams (migration 0015) finds the
+    candidates and LIKE confirms them. Within a place the place's index already narrows the
+    rows (and reads the text from the index itself); a single character has no pair."""
+    if db.engine.dialect.name != "postgresql":
+        return []
+    grams = sorted({term[i:i + 2] for term in terms for i in range(len(term) - 1)})
+    return [_SEARCH_BIGRAMS.contains(grams)] if grams else []
+
+
+_SEARCH_BIGRAMS = literal_column("outlets.search_bigrams", postgresql.ARRAY(Text))
 
 
 def _order_by(sort: str) -> list:

@@ -12,11 +12,12 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.orm import Session
 
 from app.extensions import db
 from app.models import Assessment, CapacityOffer, DataVersion, Outlet
+from services import pool_search
 from tests.integration.conftest import login
 
 EN = {"Accept-Language": "en"}
@@ -161,6 +162,29 @@ def test_each_filter(client, pool, params, expected):
     response = search(client, **params)
     assert [n.split()[0] for n in names(response)] == expected
     assert response.json["total"] == len(expected)
+
+
+def test_free_text_across_the_pool_is_matched_on_postgresql_bigrams(app, client, pool):
+    """On PostgreSQL the text's bigrams are a generated, GIN-indexed column (migration 0015):
+    a search without a place filters on them as well as LIKE, an edit shows in them at once,
+    and a two-character term finds what LIKE finds."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        pytest.skip("the bigram column is PostgreSQL's")
+    with app.app_context():
+        def sql(**params):
+            return " ".join(str(s.compile(db.engine)) for s in pool_search.statements_for(params))
+
+        assert "outlets.search_bigrams @>" in sql(q="朝阳")
+        assert "search_bigrams" not in sql(q="朝阳", province="440000")  # the province's index serves it
+        assert "search_bigrams" not in sql(q="x")  # one character has no pair
+        bravo = next(name for name in pool if name.startswith("Bravo"))
+        db.session.execute(update(Outlet).where(Outlet.id == pool[bravo])
+                           .values(search_text="bravo 新名字网点"))
+        db.session.commit()
+        grams = db.session.scalar(text("SELECT search_bigrams FROM outlets WHERE id = :id"),
+                                  {"id": pool[bravo]})
+    assert {"新名", "名字", "字网", "br", "vo", "o "} <= set(grams) and "朝阳" not in grams
+    assert names(search(client, q="名字")) == [bravo]
 
 
 def test_codes_in_results_are_six_digit_codes_even_when_filtering_by_name(client, pool):
