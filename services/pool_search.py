@@ -348,7 +348,7 @@ def _bigram_candidates(terms: tuple[str, ...]) -> list:
     """Free text across the whole pool on PostgreSQL: every two-character piece of a term is
     one of the text's, so the GIN index on the text's bigrams (migration 0015) finds the
     candidates and LIKE confirms them. Within a place the place's index already narrows the
-    rows (and reads the text from the index itself); a single character has no pair."""
+    rows (a province's holds the text itself); a single character has no pair."""
     if db.engine.dialect.name != "postgresql":
         return []
     grams = sorted({term[i:i + 2] for term in terms for i in range(len(term) - 1)})
