@@ -10,10 +10,14 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from app.extensions import db
-from services.errors import Conflict, ValidationFailed
+from services.errors import AuthenticationFailed, Conflict, PermissionDenied, ValidationFailed
 
 T = TypeVar("T")
 Caught = type[Exception] | tuple[type[Exception], ...]
+
+# Every refusal a page can show on itself (a flash, a form's messages). NotFound is not one: a
+# page of another organization's record answers 404 like all its other pages.
+SHOWN_REFUSALS = (ValidationFailed, Conflict, PermissionDenied, AuthenticationFailed)
 
 
 def committed(action: Callable[[], T],

@@ -14,9 +14,9 @@ from wtforms.validators import DataRequired, Length
 from app.api.certificates import pdf_response, verdict_message, verification_limit
 from app.models import CertificateStatus, OrgKind
 from app.security import current_actor, current_membership
-from app.transactions import committed
+from app.transactions import SHOWN_REFUSALS, committed
 from services import certificates, organizations, permissions
-from services.errors import NotFound, ServiceError
+from services.errors import NotFound
 
 bp = Blueprint("certificates", __name__)
 PER_PAGE = 50
@@ -114,9 +114,7 @@ def _change(number: str, action: str, done_message: str):
         return redirect(url_for("certificates.detail", number=number))
     actor = current_actor()
     _done, error = committed(lambda: getattr(certificates, action)(
-        actor, certificates.get_issued(actor, number), form.reason.data), catching=ServiceError)
-    if isinstance(error, NotFound):
-        raise error  # a certificate another body issued is 404, as on its other pages, not a flash
+        actor, certificates.get_issued(actor, number), form.reason.data), catching=SHOWN_REFUSALS)
     if error:
         flash(str(error.message), "error")
     else:

@@ -26,7 +26,7 @@ from app.models import (
     User,
 )
 from app.security import current_actor, current_membership
-from app.transactions import committed
+from app.transactions import SHOWN_REFUSALS, committed
 from app.web.forms import (
     AccreditationForm,
     ActionForm,
@@ -51,7 +51,7 @@ from services import (
     permissions,
 )
 from services.certifiers import china_today
-from services.errors import NotFound, PermissionDenied, ServiceError, ValidationFailed
+from services.errors import AuthenticationFailed, Conflict, ServiceError, ValidationFailed
 
 bp = Blueprint("certification", __name__)
 
@@ -231,9 +231,7 @@ def _back(application_id: int, anchor: str = ""):
 
 
 def _run(application_id: int, step, success: str, anchor: str = ""):
-    _done, error = committed(step, catching=ServiceError)
-    if isinstance(error, NotFound):
-        raise error  # another organization's application is 404, as on every page, not a flash
+    _done, error = committed(step, catching=SHOWN_REFUSALS)
     if error:
         _fail(error)
     else:
@@ -455,9 +453,8 @@ def remove_relationship(relationship_id: int):
         abort(400)
     _done, error = committed(lambda: certifiers.remove_relationship(current_actor(), organization,
                                                                     relationship_id),
-                             catching=ServiceError)
-    if isinstance(error, NotFound | PermissionDenied):
-        raise error  # another certifier's declaration is 404, a member's removal 403, not a flash
+                             # another certifier's declaration is 404, a member's removal 403
+                             catching=(ValidationFailed, Conflict, AuthenticationFailed))
     if error:
         _fail(error)
     else:

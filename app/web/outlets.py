@@ -13,10 +13,10 @@ from flask_login import current_user, login_required
 from app.api.outlets import send_evidence
 from app.models import OutletStatus
 from app.security import current_actor, current_membership
-from app.transactions import committed
+from app.transactions import SHOWN_REFUSALS, committed
 from app.web.forms import EvidenceForm, OfferForm, OutletForm, StatusForm, commit_action
 from services import assessments, checklist, evidence, offers, organizations, outlets, permissions
-from services.errors import NotFound, ServiceError
+from services.errors import ServiceError
 
 bp = Blueprint("outlets", __name__, url_prefix="")
 
@@ -121,9 +121,7 @@ def change_status(outlet_id: int):
         actor = current_actor()
         _done, error = committed(lambda: outlets.change_status(
             actor, outlets.get_manageable(actor, outlet_id), form.status.data, form.reason.data),
-            catching=ServiceError)
-        if isinstance(error, NotFound):
-            raise error  # another organization's outlet is 404, as on its other pages
+            catching=SHOWN_REFUSALS)
         if error:
             flash(str(error.message), "error")
         else:
