@@ -373,28 +373,32 @@ def measure(label: str, urls: dict[int, str], cities: dict[int, list[dict]], rou
         for instance in instances:
             shutil.rmtree(instance, ignore_errors=True)
 
-    summaries = []
-    for size in urls:
-        def med(kind: str, index: int, runs: dict = results[size]) -> float:
-            return statistics.median(r[index] for r in runs[kind])
+    cache = "cache off"
+    if cache_entries:
+        cache = "cache on (+Redis)" if any(redis_urls.values()) else "cache on (local)"
+    return [summarize(label, size, cache, results[size], rss[size],
+                      statistics.median(distinct) if cache_entries else None) for size in urls]
 
-        cache = ("cache on (+Redis)" if redis_urls[size] else "cache on (local)") if cache_entries \
-            else "cache off"
-        summary = {"label": label, "cache": bool(cache_entries), "size": size,
-                   "p50": med("search", 0) * 1000, "p95": med("search", 1) * 1000,
-                   "rps": med("search", 2), "trivial_rps": med("trivial", 2),
-                   "trivial_p95": med("trivial", 1) * 1000,
-                   "errors": sum(r[3] for r in results[size]["search"]), "rss": rss[size]}
-        summary["ratio"] = summary["rps"] / summary["trivial_rps"]
-        print(f"  {label:<10} {size:>7,} outlets, {cache:<17}: "
-              f"search p50 {summary['p50']:6.1f} ms  p95 {summary['p95']:6.1f} ms  "
-              f"{summary['rps']:7.1f} req/s | trivial p95 {summary['trivial_p95']:5.1f} ms "
-              f"{summary['trivial_rps']:7.1f} req/s | search/trivial {summary['ratio']:.2f} | "
-              f"errors {summary['errors']} | worker RSS MB {', '.join(f'{r:.0f}' for r in rss[size])}"
-              + (f" | distinct searches {statistics.median(distinct):.0%} of the list"
-                 if cache_entries else ""))
-        summaries.append(summary)
-    return summaries
+
+def summarize(label: str, size: int, cache: str, runs: dict, rss: list[float],
+              distinct: float | None) -> dict:
+    """Medians over the rounds of one server, printed as a line and returned for the ratios."""
+    def med(kind: str, index: int) -> float:
+        return statistics.median(r[index] for r in runs[kind])
+
+    summary = {"label": label, "cache": cache != "cache off", "size": size,
+               "p50": med("search", 0) * 1000, "p95": med("search", 1) * 1000,
+               "rps": med("search", 2), "trivial_rps": med("trivial", 2),
+               "trivial_p95": med("trivial", 1) * 1000,
+               "errors": sum(r[3] for r in runs["search"]), "rss": rss}
+    summary["ratio"] = summary["rps"] / summary["trivial_rps"]
+    print(f"  {label:<10} {size:>7,} outlets, {cache:<17}: "
+          f"search p50 {summary['p50']:6.1f} ms  p95 {summary['p95']:6.1f} ms  "
+          f"{summary['rps']:7.1f} req/s | trivial p95 {summary['trivial_p95']:5.1f} ms "
+          f"{summary['trivial_rps']:7.1f} req/s | search/trivial {summary['ratio']:.2f} | "
+          f"errors {summary['errors']} | worker RSS MB {', '.join(f'{r:.0f}' for r in rss)}"
+          + (f" | distinct searches {distinct:.0%} of the list" if distinct is not None else ""))
+    return summary
 
 
 def postgres_url() -> str | None:

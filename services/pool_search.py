@@ -344,6 +344,10 @@ def _conditions(criteria: Criteria) -> list:
     return where
 
 
+# PostgreSQL's generated column of the text's bigrams (migration 0015); the models do not map it.
+_SEARCH_BIGRAMS = literal_column("outlets.search_bigrams", postgresql.ARRAY(Text))
+
+
 def _bigram_candidates(terms: tuple[str, ...]) -> list:
     """Free text across the whole pool on PostgreSQL: every two-character piece of a term is
     one of the text's, so the GIN index on the text's bigrams (migration 0015) finds the
@@ -353,9 +357,6 @@ def _bigram_candidates(terms: tuple[str, ...]) -> list:
         return []
     grams = sorted({term[i:i + 2] for term in terms for i in range(len(term) - 1)})
     return [_SEARCH_BIGRAMS.contains(grams)] if grams else []
-
-
-_SEARCH_BIGRAMS = literal_column("outlets.search_bigrams", postgresql.ARRAY(Text))
 
 
 def _order_by(sort: str) -> list:
