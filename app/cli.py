@@ -128,6 +128,8 @@ def seed_demo(seed_value: int, outlet_count: int):
     if report.skipped:
         click.echo("demo pool already present: nothing to do")
         return
+    demo.refresh_planner_statistics()
+    db.session.commit()
     figures = report.figures
     click.echo(f"demo pool: {report.outlets} outlets of {report.organizations} organizations, "
                f"{report.listed} listed, {report.offers} capacity offers "

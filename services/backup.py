@@ -206,9 +206,12 @@ def _restore_postgresql(dump: Path, database_url: str) -> None:
     script = _run([pg_program("pg_restore", major), "--no-owner", "--no-privileges",
                    "--file=-", str(dump)]).stdout
     preamble = b"DROP SCHEMA IF EXISTS public CASCADE;\nCREATE SCHEMA public;\n"
+    # A dump carries no planner statistics: until autovacuum gets round to the restored tables
+    # (never, where it is off), every query would be planned on guesses.
+    statistics = b"\nANALYZE;\n"
     _run([pg_program("psql", major), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1",
           "--single-transaction", f"--dbname={libpq_url(database_url)}"],
-         input=preamble + script)
+         input=preamble + script + statistics)
 
 
 def _restore_sqlite(dump: Path, target: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.extensions import db
 from app.models import (
@@ -119,3 +119,10 @@ def certify_demo_outlets(limit: int = 3) -> list[str]:
         numbers.append(certificates.issue(Actor(user=certifier_user, label="demo"), application,
                                           today).number)
     return numbers
+
+
+def refresh_planner_statistics() -> None:
+    """ANALYZE after the demo's bulk load (PostgreSQL): tens of thousands of rows arrive at once,
+    and until autovacuum samples them (never, where it is off) the planner works from guesses."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("ANALYZE"))
