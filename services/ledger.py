@@ -23,7 +23,7 @@ from datetime import date
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import LedgerEntry, LedgerTransaction
+from app.models import Invoice, LedgerEntry, LedgerTransaction, Payment
 from app.models.types import utcnow
 
 RECEIVABLE, REVENUE, VAT = "receivable", "revenue", "vat_payable"
@@ -67,7 +67,10 @@ def accounts_of(organization_id: int) -> dict[str, int]:
 def statement(organization_id: int, *, start: date | None = None, end: date | None = None
               ) -> dict:
     """The organization's entries in order with a running balance (opening balance first)."""
-    query = (select(LedgerEntry, LedgerTransaction).join(LedgerTransaction)
+    query = (select(LedgerEntry, LedgerTransaction, Invoice.number, Payment.provider)
+             .select_from(LedgerEntry).join(LedgerTransaction)
+             .outerjoin(Invoice, Invoice.id == LedgerTransaction.invoice_id)
+             .outerjoin(Payment, Payment.id == LedgerTransaction.payment_id)
              .where(LedgerEntry.organization_id == organization_id)
              .order_by(LedgerTransaction.occurred_on, LedgerTransaction.id, LedgerEntry.id))
     opening = 0
@@ -80,13 +83,23 @@ def statement(organization_id: int, *, start: date | None = None, end: date | No
     if end is not None:
         query = query.where(LedgerTransaction.occurred_on < end)
     running, lines = opening, []
-    for entry, transaction in db.session.execute(query):
+    for entry, transaction, invoice_number, payment_method in db.session.execute(query):
         running += entry.amount_fen
         lines.append({"transaction_id": transaction.id, "on": transaction.occurred_on,
                       "kind": transaction.kind, "account": entry.account,
-                      "invoice_id": transaction.invoice_id, "memo": transaction.memo,
+                      "invoice_id": transaction.invoice_id, "invoice_number": invoice_number,
+                      "payment_method": payment_method, "memo": transaction.memo,
+                      "detail": _memo_detail(transaction.memo, invoice_number, payment_method),
                       "amount_fen": entry.amount_fen, "balance_fen": running})
     return {"opening_fen": opening, "closing_fen": running, "lines": lines}
+
+
+def _memo_detail(memo: str | None, invoice_number: str | None, payment_method: str | None) -> str:
+    """What the memo adds to the invoice and the payment method a statement shows in their own
+    columns: a memo is written as "<invoice number> <method code> <reference or reason>", and
+    a method code is no word for a reader (the statement labels it in the reader's language)."""
+    return " ".join(word for word in (memo or "").split(" ")
+                    if word and word not in (invoice_number, payment_method))
 
 
 def totals() -> tuple[int, list[int]]:

@@ -38,6 +38,9 @@ def test_invoice_api_transfer_statement_and_scoping(app, shared_outlet, make_par
                            headers=maker.headers).get_json()
     assert statement["balance_fen"] == 0 and sorted(line["kind"] for line in statement["lines"]) == [
         "invoice", "payment"]
+    payment = next(line for line in statement["lines"] if line["kind"] == "payment")
+    assert (payment["invoice_number"], payment["payment_method"], payment["detail"]) == (
+        body["number"], "bank_transfer", "x")
     assert client.get(f"/api/v1/organizations/{maker.organization_id}/ledger",
                       headers=stranger.headers).status_code == 404
 

@@ -96,6 +96,8 @@ def test_recorded_transfers_show_partial_exact_and_over_payment(app, invoice_sid
 
     statement = maker_client.get("/billing/statement").get_data(as_text=True)
     assert 'data-testid="statement-lines"' in statement and "5.00" in statement
+    # a payment line names its method in the reader's words, then the transfer's reference
+    assert "bank_transfer" not in statement and f"银行转账 · {ids['reference']}" in statement
     from app.extensions import db
     from services import ledger
 
