@@ -24,7 +24,7 @@ from sqlalchemy import text
 
 from app.extensions import db
 from app.security import current_membership
-from services import permissions
+from services import divisions, permissions
 
 bp = Blueprint("main", __name__)
 
@@ -134,6 +134,13 @@ def register_template_helpers(app: Flask) -> None:
         if fen is None:
             return "—"
         return format_currency(fen / 100, "CNY")
+
+    @app.template_global()
+    def division_name(code: str | None) -> str:
+        """A division's name for its code (the code itself if unknown): a bare 440300 tells a
+        reader nothing."""
+        found = divisions.index().get(code) if code else None
+        return found.name if found else (code or "")
 
     @app.template_global()
     def outlet_status_label(value: str) -> str:

@@ -165,6 +165,8 @@ def test_pages_new_plan_detail_and_compare(client, maker, pool):
     first = response.headers["Location"]
     page = client.get(first).get_data(as_text=True)
     assert "SZ cheap" in page and "SZ dear" in page  # chosen and next best
+    to_contract = page.split('data-testid="plan-outlets"', 1)[1].split("</table>", 1)[0]
+    assert "深圳市" in to_contract  # the outlets' cities by name, not by bare code
     response = form_post(client, "/coverage-plans", {"as_of": AS_OF, "certified_only": "y"})
     assert response.status_code == 302
     a, b = first.rsplit("/", 1)[1], response.headers["Location"].rsplit("/", 1)[1]
