@@ -85,6 +85,7 @@ def test_recorded_transfers_show_partial_exact_and_over_payment(app, invoice_sid
     assert part.status_code == 302
     shown = provider_client.get(path).get_data(as_text=True)
     assert 'data-state="partial"' in shown and "10.00" in shown
+    assert "开具日期" in shown and "发证日期" not in shown  # an invoice is issued, not certified
     form_post(provider_client, f"{path}/transfers", {
         "transfer-amount_yuan": "10", "transfer-received_on": "2026-11-21"}, page_path=path)
     assert 'data-state="paid"' in provider_client.get(path).get_data(as_text=True)
