@@ -20,6 +20,7 @@ from datetime import date, datetime, time, timedelta
 
 from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -65,7 +66,7 @@ EPSILON_T = 1e-6
 
 STATUS_LABELS = {
     AgreementStatus.PENDING_SIGNATURES: _l("Awaiting signatures"),
-    AgreementStatus.ACTIVE: _l("Active"), AgreementStatus.LAPSED: _l("Lapsed"),
+    AgreementStatus.ACTIVE: _lp("agreement", "Active"), AgreementStatus.LAPSED: _l("Lapsed"),
     AgreementStatus.ENDED: _l("Ended"),
 }
 VERSION_LABELS = {
@@ -74,7 +75,7 @@ VERSION_LABELS = {
     VersionStatus.LAPSED: _l("Lapsed"),
 }
 ALLOCATION_LABELS = {
-    "pending": _l("Awaiting signatures"), "active": _l("Active"),
+    "pending": _l("Awaiting signatures"), "active": _lp("agreement", "Active"),
     "renewal_window": _l("In renewal window"), "notice_given": _l("Ending after notice"),
     "expired": _l("Expired"), "terminated": _l("Terminated"), "lapsed": _l("Lapsed"),
 }

@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from sqlalchemy import or_, select
 from sqlalchemy.orm import joinedload
 
@@ -83,7 +84,9 @@ TRANSITIONS: dict[tuple[RequestStatus | None, str], Step] = {
 
 STATUS_LABELS = {
     R.REQUESTED: _l("Awaiting the provider"), R.COUNTERED: _l("Countered: awaiting the manufacturer"),
-    R.ACCEPTED: _l("Accepted"), R.DECLINED: _l("Declined"), R.WITHDRAWN: _l("Withdrawn"),
+    # a provider accepts (接受) or declines a request; a certifier accepts (受理) an application
+    R.ACCEPTED: _lp("capacity request", "Accepted"), R.DECLINED: _lp("capacity request", "Declined"),
+    R.WITHDRAWN: _l("Withdrawn"),
     R.EXPIRED: _l("Expired"), R.CANCELLED: _l("Cancelled by an operator"),
 }
 FORM_LABELS = {

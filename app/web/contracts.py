@@ -10,6 +10,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import format_datetime, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext as _lp
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
@@ -141,8 +142,8 @@ def show_errors(form: FlaskForm, error: ServiceError, rename: dict | None = None
 # --- labels for templates -------------------------------------------------------------------
 
 EVENT_LABELS = {
-    "request": _l("Requested"), "counter": _l("Counter-offer"), "accept": _l("Accepted"),
-    "accept_counter": _l("Counter-offer accepted"), "decline": _l("Declined"),
+    "request": _l("Requested"), "counter": _l("Counter-offer"), "accept": _lp("capacity request", "Accepted"),
+    "accept_counter": _l("Counter-offer accepted"), "decline": _lp("capacity request", "Declined"),
     "withdraw": _l("Withdrawn"), "cancel": _l("Cancelled by an operator"),
     "expire": _l("Expired without an answer"),
 }
