@@ -24,6 +24,7 @@ from sqlalchemy import text
 
 from app.extensions import db
 from app.security import current_membership
+from app.web.forms import PROVIDER_TYPE_CHOICES
 from services import divisions, permissions
 
 bp = Blueprint("main", __name__)
@@ -112,6 +113,10 @@ def register_template_helpers(app: Flask) -> None:
     @app.template_global()
     def kind_label(value: str) -> str:
         return _labels()["kind"].get(value, value)
+
+    @app.template_global()
+    def provider_type_label(value: str) -> str:
+        return str(dict(PROVIDER_TYPE_CHOICES).get(value, value))
 
     @app.template_global()
     def role_label(value: str) -> str:

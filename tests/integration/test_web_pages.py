@@ -90,6 +90,8 @@ def test_operator_works_the_verification_queue_in_the_browser(app, client, make_
     queue = client.get("/operator/verifications", headers={"Accept-Language": "en"})
     assert "Verification queue" in queue.get_data(as_text=True)
     review = f"/operator/organizations/{pending.organization_id}"
+    shown = client.get(review, headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert "Site provider · Comprehensive-utilization firm" in shown  # its type in words, not a code
     refused = form_post(client, review, {"status": "rejected", "reason": ""})
     assert refused.status_code == 422
     done = form_post(client, review, {"status": "verified", "reason": ""})
