@@ -173,10 +173,12 @@ def _age_seconds(pid: int) -> float:
 
 
 class Killer:
-    """SIGKILL a random serving gunicorn worker (up for 2 s at least) every 0.5-1.5 s."""
+    """SIGKILL a random serving gunicorn worker every 0.5-1.5 s. A worker counts as serving once
+    it has been up `min_age` seconds: at least 2, or longer where the machine boots one slower
+    (a worker killed before it is up serves nothing, and the scenario would stall)."""
 
-    def __init__(self, master: int):
-        self.master, self.kills = master, 0
+    def __init__(self, master: int, min_age: float = 2.0):
+        self.master, self.kills, self.min_age = master, 0, max(2.0, min_age)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -184,7 +186,7 @@ class Killer:
         rng = random.Random(7)
         while not self.stop.wait(rng.uniform(0.5, 1.5)):
             try:
-                workers = [w for w in workers_of(self.master) if _age_seconds(w) >= 2]
+                workers = [w for w in workers_of(self.master) if _age_seconds(w) >= self.min_age]
                 if workers:
                     os.kill(rng.choice(workers), signal.SIGKILL)
                     self.kills += 1
@@ -247,7 +249,7 @@ def provider_offers(url: str) -> list[dict]:
 
 
 def acceptance_under_kills(client: Client, master: int, makers: list[dict], provider_token: str,
-                           offers: list[dict]) -> dict:
+                           offers: list[dict], boot_seconds: float) -> dict:
     start = (date.today() + timedelta(days=7)).replace(day=1) + timedelta(days=31)
     start = start.replace(day=1)
     asks = []
@@ -265,7 +267,7 @@ def acceptance_under_kills(client: Client, master: int, makers: list[dict], prov
 
     outcomes: Counter = Counter()
     asked: Counter = Counter()
-    with Killer(master) as killer, ThreadPoolExecutor(max_workers=8) as pool:
+    with Killer(master, boot_seconds) as killer, ThreadPoolExecutor(max_workers=8) as pool:
         created = []
         for status, body in pool.map(ask, asks):
             asked[status] += 1
@@ -280,7 +282,7 @@ def acceptance_under_kills(client: Client, master: int, makers: list[dict], prov
     signatures: Counter = Counter()
     status, listing = client.call("GET", "/api/v1/agreements", token=provider_token)
     agreements = listing.get("items", []) if isinstance(listing, dict) else []
-    with Killer(master) as killer:
+    with Killer(master, boot_seconds) as killer:
         for agreement in agreements:
             status, detail = client.call("GET", f"/api/v1/agreements/{agreement['id']}", token=provider_token)
             if status != 200 or not detail.get("awaiting"):
@@ -493,13 +495,18 @@ def main() -> None:
         print(f"database: {url.rsplit('@', 1)[1]}; demo data {build_demo(url, instance):.0f} s")
         makers = make_makers(url, MAKERS)
         port = free_port()
+        booting = time.perf_counter()
         server = start_gunicorn(url, port, instance, log=log)
+        boot_seconds = time.perf_counter() - booting  # the server, its workers up and answering
         client = Client(port)
         provider_token = api_token(port, PROVIDER)
         offers = provider_offers(url)
 
         print("\n1. contract acceptance and signatures while workers are SIGKILLed")
-        accepted = acceptance_under_kills(client, server.pid, makers, provider_token, offers)
+        print(f"   gunicorn up in {boot_seconds:.1f} s: workers up {max(2.0, boot_seconds):.1f} s "
+              f"or more are the ones killed")
+        accepted = acceptance_under_kills(client, server.pid, makers, provider_token, offers,
+                                          boot_seconds)
         print(f"   requests at {len(offers)} outlets: answers {accepted['asked']}; accept answers "
               f"{accepted['accept_outcomes']} (0 = no answer after retries) with "
               f"{accepted['accept_kills']} workers killed; signatures {accepted['signatures']} with "
