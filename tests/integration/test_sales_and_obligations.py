@@ -244,6 +244,7 @@ def test_sales_page_entry_correction_and_obligations_page(client, maker):
     assert report.status_code == 200
     html = report.get_data(as_text=True)
     assert 'data-division="440300"' in html and "obligations-map.js" in html
+    assert "：销量 1300 ≥ 1" in html and "&gt;=" not in html  # the rule in words and signs
     assert "<script>" not in html.replace("<script src=", "")
 
 
