@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -387,6 +388,12 @@ def test_the_statistics_page_shows_the_figures(client, hand_built):
     assert 'data-testid="compliance-rate">50.0%<' in html
     assert "广东省" in html and "<svg" in html and 'style="' not in html
     assert client.get("/stats?province=440000", headers=EN).status_code == 200
+    # the providers' sentence in each language's own punctuation
+    by_type = re.compile(r'data-testid="providers-by-type">([^<]*)<')
+    english = by_type.search(html).group(1)
+    chinese = by_type.search(client.get("/stats").get_data(as_text=True)).group(1)
+    assert re.fullmatch(r"[^;]+ \(\d+ outlets\)(; [^;]+ \(\d+ outlets\))*\.", english), english
+    assert "（" in chinese and "个网点）" in chinese and chinese.endswith("。") and ";" not in chinese
     assert client.get("/stats?province=999999").status_code == 404
 
 
