@@ -69,6 +69,7 @@ def test_lists_detail_bank_details_and_pdf(app, invoice_sides, make_party):
 def test_recorded_transfers_show_partial_exact_and_over_payment(app, invoice_sides):
     ids, _provider, maker, provider_client, maker_client = invoice_sides
     path = f"/billing/invoices/{ids['invoice']}"
+    assert 'data-testid="bank-details"' in maker_client.get(path).get_data(as_text=True)  # how to pay
     refused = form_post(maker_client, f"{path}/transfers", {
         "transfer-amount_yuan": "1", "transfer-received_on": "2026-11-20"}, page_path=path)
     assert refused.status_code == 403
@@ -88,7 +89,8 @@ def test_recorded_transfers_show_partial_exact_and_over_payment(app, invoice_sid
     assert "开具日期" in shown and "发证日期" not in shown  # an invoice is issued, not certified
     form_post(provider_client, f"{path}/transfers", {
         "transfer-amount_yuan": "10", "transfer-received_on": "2026-11-21"}, page_path=path)
-    assert 'data-state="paid"' in provider_client.get(path).get_data(as_text=True)
+    paid = provider_client.get(path).get_data(as_text=True)
+    assert 'data-state="paid"' in paid and 'data-testid="bank-details"' not in paid  # nothing to pay
     over = form_post(provider_client, f"{path}/transfers", {
         "transfer-amount_yuan": "5.00", "transfer-received_on": "2026-11-22"}, page_path=path)
     assert over.status_code == 302
