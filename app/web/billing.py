@@ -63,6 +63,7 @@ ACCOUNT_LABELS = {
     "stripe_balance": _l("Card balance (platform)"), "stripe_payouts": _l("Card payouts"),
     "bad_debt": _l("Bad debt"),
 }
+METHOD_LABELS = {"bank_transfer": _l("Bank transfer"), "stripe": _l("Card")}  # Payment.provider
 TRANSACTION_LABELS = {
     "invoice": _l("Invoice"), "platform_fee": _l("Platform fee"), "payment": _l("Payment"),
     "refund": _l("Refund"), "credit_note": _l("Credit note"), "write_off": _l("Write-off"),
@@ -82,7 +83,7 @@ def _labels() -> dict:
     return {"status_labels": {s.value: v for s, v in invoices.STATUS_LABELS.items()},
             "state_labels": STATE_LABELS, "kind_labels": KIND_LABELS, "rule_labels": RULE_LABELS,
             "period_labels": PERIOD_LABELS, "account_labels": ACCOUNT_LABELS,
-            "transaction_labels": TRANSACTION_LABELS}
+            "transaction_labels": TRANSACTION_LABELS, "method_labels": METHOD_LABELS}
 
 
 # --- forms ------------------------------------------------------------------------------------
