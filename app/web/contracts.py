@@ -142,8 +142,9 @@ def show_errors(form: FlaskForm, error: ServiceError, rename: dict | None = None
 # --- labels for templates -------------------------------------------------------------------
 
 EVENT_LABELS = {
-    "request": _l("Requested"), "counter": _l("Counter-offer"), "accept": _lp("capacity request", "Accepted"),
-    "accept_counter": _l("Counter-offer accepted"), "decline": _lp("capacity request", "Declined"),
+    "request": _l("Requested"), "counter": _l("Counter-offer"),
+    "accept": _lp("capacity request", "Accepted"), "accept_counter": _l("Counter-offer accepted"),
+    "decline": _lp("capacity request", "Declined"),
     "withdraw": _l("Withdrawn"), "cancel": _l("Cancelled by an operator"),
     "expire": _l("Expired without an answer"),
 }
