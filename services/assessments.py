@@ -182,12 +182,32 @@ def gap_report(outlet: Outlet) -> GapReport:
 
     The latest complete version counts; a newer draft shows as work in progress elsewhere.
     """
-    assessment = latest(outlet, complete_only=True) or latest(outlet)
+    return _report(latest(outlet, complete_only=True) or latest(outlet))
+
+
+def gap_reports(outlets: list[Outlet]) -> dict[int, GapReport]:
+    """gap_report of each outlet by its id, from one query and each checklist version read
+    once: a page of a provider's list."""
+    chosen: dict[int, Assessment] = {}
+    for assessment in db.session.execute(
+            select(Assessment).where(Assessment.outlet_id.in_([o.id for o in outlets]))
+            .order_by(Assessment.outlet_id, Assessment.version.desc())).scalars():
+        current = chosen.get(assessment.outlet_id)
+        if current is None or (current.completed_at is None and assessment.completed_at is not None):
+            chosen[assessment.outlet_id] = assessment
+    versions: dict[str | None, tuple] = {}
+    return {o.id: _report(chosen.get(o.id), versions) for o in outlets}
+
+
+def _report(assessment: Assessment | None, versions: dict | None = None) -> GapReport:
     answers = assessment.answers if assessment else {}
     version = assessment.checklist_version if assessment else checklist.current_version()
-    items = checklist.items(version)
+    versions = {} if versions is None else versions
+    if version not in versions:
+        versions[version] = (checklist.categories(version), checklist.items(version))
+    categories, items = versions[version]
     report = []
-    for category in checklist.categories(version):
+    for category in categories:
         gaps = CategoryGaps(category.code, category.name_zh, category.name_en, 0, 0)
         for item in (i for i in items if i.category == category.code):
             result = (answers.get(str(item.number)) or {}).get("result")

@@ -7,12 +7,13 @@ moderate any outlet.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
 from functools import cache
 from pathlib import Path
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, lazyload
 
 from app.extensions import db
@@ -206,11 +207,50 @@ def get_public(outlet_id: int) -> Outlet:
     return outlet
 
 
-def of_provider(actor: Actor, provider: Organization) -> list[Outlet]:
+@dataclass(frozen=True)
+class ProviderOutlets:
+    """One page of a provider's outlets, and where all of them stand."""
+    items: list[Outlet]
+    total: int  # outlets matching the filter
+    by_status: dict[OutletStatus, int]  # every outlet of the provider, whatever the filter
+    cities: list[str]  # the city codes the provider has outlets in, for a place filter
+
+
+def of_provider(actor: Actor, provider: Organization, *, status: str | None = None,
+                place: str | None = None, text: str | None = None, page: int = 1,
+                per_page: int | None = 50) -> ProviderOutlets:
+    """A provider's outlets in every status, by name, a page at a time: the largest providers
+    run well over a thousand. `place` is a province or city code, `text` words of the name or
+    address; `per_page=None` returns every match."""
     permissions.require(actor.user, "organization.view", provider)
-    return list(db.session.execute(
-        select(Outlet).where(Outlet.provider_id == provider.id).order_by(Outlet.status, Outlet.name)
-    ).unique().scalars())
+    where, errors = [Outlet.provider_id == provider.id], {}
+    if status:
+        try:
+            where.append(Outlet.status == OutletStatus(status))
+        except ValueError:
+            errors["status"] = [_l("must be one of %(allowed)s",
+                                   allowed=", ".join(s.value for s in OutletStatus))]
+    if place:
+        division = divisions.index().get(place)
+        if division is None or division.level not in ("province", "prefecture"):
+            errors["place"] = [_l("is not a province or prefecture-level city code")]
+        else:
+            column = Outlet.province_code if division.level == "province" else Outlet.city_code
+            where.append(column == division.code)
+    if errors:
+        raise ValidationFailed(_l("Some filters need correcting."), errors)
+    for term in (text or "").lower().split():
+        where.append(Outlet.search_text.contains(term, autoescape=True))
+    total = db.session.execute(select(func.count()).select_from(Outlet).where(*where)).scalar_one()
+    query = select(Outlet).where(*where).order_by(Outlet.name, Outlet.id)
+    if per_page is not None:
+        query = query.limit(per_page).offset((max(page, 1) - 1) * per_page)
+    counts = db.session.execute(select(Outlet.status, func.count()).where(
+        Outlet.provider_id == provider.id).group_by(Outlet.status))
+    cities = db.session.execute(select(Outlet.city_code).where(
+        Outlet.provider_id == provider.id).distinct().order_by(Outlet.city_code)).scalars()
+    return ProviderOutlets(list(db.session.execute(query).unique().scalars()), total,
+                           {OutletStatus(s): n for s, n in counts}, list(cities))
 
 
 # --- changes ------------------------------------------------------------------------------

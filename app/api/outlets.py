@@ -7,7 +7,7 @@ from pathlib import Path
 import marshmallow as ma
 from flask import current_app, send_file
 
-from app.api.common import BEARER, Blueprint, actor, authenticated, file_answer
+from app.api.common import BEARER, Blueprint, PageQuerySchema, actor, authenticated, file_answer, page_schema
 from app.extensions import db
 from app.models import Establishment, OutletStatus, OutletType
 from services import assessments, evidence, offers, organizations, outlets
@@ -150,14 +150,32 @@ class EvidenceFileSchema(ma.Schema):
     file = ma.fields.Raw(metadata={"type": "string", "format": "binary"}, required=True)
 
 
+class OwnOutletsQuerySchema(PageQuerySchema):
+    status = Str(validate=ma.validate.OneOf([s.value for s in OutletStatus]))
+    place = Str(validate=ma.validate.Regexp(r"^\d{6}$", error="must be a 6-digit division code"),
+                metadata={"description": "A province or prefecture-level city code"})
+    q = Str(validate=ma.validate.Length(max=100),
+            metadata={"description": "Words of the name or address, all of them"})
+
+
+class OwnOutletsSchema(page_schema(OutletSchema, "OwnOutletItems")):
+    by_status = ma.fields.Dict(keys=Str(), values=Int(), metadata={
+        "description": "How many of the organization's outlets are in each status, whatever the filter"})
+
+
 @blp.route("/organizations/<int:organization_id>/outlets", methods=["GET"])
 @authenticated
 @blp.doc(security=BEARER)
-@blp.response(200, OutletSchema(many=True))
-def list_own(organization_id):
-    """Your organization's outlets in every status."""
+@blp.arguments(OwnOutletsQuerySchema, location="query")
+@blp.response(200, OwnOutletsSchema)
+def list_own(query, organization_id):
+    """Your organization's outlets in every status, by name, a page at a time."""
     caller = actor()
-    return outlets.of_provider(caller, organizations.get_own(caller, organization_id))
+    listing = outlets.of_provider(caller, organizations.get_own(caller, organization_id),
+                                  status=query.get("status"), place=query.get("place"),
+                                  text=query.get("q"), page=query["page"], per_page=query["per_page"])
+    return {"items": listing.items, "total": listing.total, "page": query["page"],
+            "per_page": query["per_page"], "by_status": {s.value: n for s, n in listing.by_status.items()}}
 
 
 @blp.route("/organizations/<int:organization_id>/outlets", methods=["POST"])

@@ -123,8 +123,8 @@ def index():
                "days": certification.deadline_days(current_app.config)}
     if organization.kind is OrgKind.PROVIDER:
         busy = {a.outlet_id for a in applications if a.status in certification.OPEN}
-        context["outlets"] = [o for o in outlets.of_provider(actor, organization)
-                              if o.status is OutletStatus.LISTED]
+        context["outlets"] = outlets.of_provider(actor, organization, status=OutletStatus.LISTED,
+                                                 per_page=None).items
         context["busy"] = busy
     elif organization.kind is OrgKind.CERTIFIER:
         problem = certifiers.standing_of(organization, china_today())

@@ -16,9 +16,10 @@ from app.security import current_actor, current_membership
 from app.transactions import SHOWN_REFUSALS, committed
 from app.web.forms import EvidenceForm, OfferForm, OutletForm, StatusForm, commit_action
 from services import assessments, checklist, evidence, offers, organizations, outlets, permissions
-from services.errors import ServiceError
+from services.errors import ServiceError, ValidationFailed
 
 bp = Blueprint("outlets", __name__, url_prefix="")
+PER_PAGE = 50
 
 
 def _provider():
@@ -47,10 +48,27 @@ def _outlet_form(obj=None) -> OutletForm:
 @login_required
 def mine():
     provider = _provider()
-    rows = [(o, assessments.gap_report(o)) for o in outlets.of_provider(current_actor(), provider)]
-    by_status = {status: [r for r in rows if r[0].status is status] for status in OutletStatus}
-    return render_template("outlets/mine.html", provider=provider, by_status=by_status,
-                           can_manage=permissions.can(current_user, "outlets.manage", provider))
+    filters = {k: request.args.get(k, "").strip() for k in ("status", "place", "q")}
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+
+    def listing():
+        return outlets.of_provider(current_actor(), provider, status=filters["status"],
+                                   place=filters["place"], text=filters["q"], page=page,
+                                   per_page=PER_PAGE)
+    try:
+        shown, errors = listing(), {}
+    except ValidationFailed as error:  # a hand-edited link: say which filter, drop it
+        errors = error.fields
+        filters.update(dict.fromkeys(errors, ""))
+        shown = listing()
+    return render_template("outlets/mine.html", provider=provider, listing=shown, page=page,
+                           per_page=PER_PAGE, filters=filters, errors=errors,
+                           # what a link to another status or page keeps of the filter
+                           kept={k: filters[k] for k in ("place", "q") if filters[k]},
+                           reports=assessments.gap_reports(shown.items),
+                           statuses=list(OutletStatus),
+                           can_manage=permissions.can(current_user, "outlets.manage", provider)), \
+        400 if errors else 200
 
 
 @bp.route("/outlets/new", methods=["GET", "POST"])

@@ -241,7 +241,7 @@ def test_certifying_an_initial_application_issues_the_certificate(
     assert decided.status_code == 200, decided.json
     assert decided.json["certificate_id"] is not None
     mine = client.get(f"/api/v1/organizations/{provider.organization_id}/outlets",
-                      headers=provider.headers).json
+                      headers=provider.headers).json["items"]
     assert mine[0]["certified"] is True
 
 

@@ -67,8 +67,8 @@ def test_the_demo_provider_login_has_outlets_to_show(app, client):
                                                      "password": DEMO_PASSWORD}).json["token"]
     mine = client.get(f"/api/v1/organizations/{provider.id}/outlets",
                       headers={"Authorization": f"Bearer {token}"})
-    assert mine.status_code == 200 and len(mine.json) == len(statuses)
-    assert any(o["offer"] for o in mine.json if o["status"] == "listed")
+    assert mine.status_code == 200 and mine.json["total"] == len(statuses)
+    assert any(o["offer"] for o in mine.json["items"] if o["status"] == "listed")
 
 
 def test_the_full_pool_matches_the_survey_in_the_statistics(app, client):

@@ -132,3 +132,97 @@ def test_the_outlet_pages_public_part_is_rendered_once_per_pool_version_and_lang
         db.session.commit()
     assert "宝安共享网点（新址）" in client.get(path, headers=EN).get_data(as_text=True)
     assert renders == ["en", "zh", "en"]
+
+
+def _many_outlets(app, provider_id: int) -> dict[str, int]:
+    """55 outlets: 40 drafts in Shenzhen, 15 listed in Guangzhou (one named 天河); three
+    assessed: the first Shenzhen draft failing, the second passing with a newer draft on top."""
+    from app.models import Assessment
+    from app.models.types import utcnow
+    from services import checklist
+
+    rows = [(f"深圳网点{n:02d}", "440300", "draft") for n in range(40)] + \
+           [(f"广州网点{n:02d}" + ("天河" if n == 7 else ""), "440100", "listed") for n in range(15)]
+    with app.app_context():
+        version = checklist.current_version()
+        outlets = [Outlet(provider_id=provider_id, name=name, address=f"{name}路1号",
+                          province_code="440000", city_code=city, lat=23.0, lon=113.5,
+                          type="collection", storage_area_m2=20, max_stored_weight_t=5,
+                          annual_capacity_t=100, chemistries=["LFP"], safety_classes=["A"],
+                          establishment="self_built", status=status, search_text=f"{name} {name}路1号")
+                   for name, city, status in rows]
+        db.session.add_all(outlets)
+        db.session.flush()
+        failing = {str(n): {"result": "fail" if n == 7 else "pass"} for n in range(1, 25)}
+        passing = {str(n): {"result": "pass"} for n in range(1, 25)}
+        db.session.add_all([
+            Assessment(outlet_id=outlets[0].id, version=1, checklist_version=version,
+                       answers=failing, completed_at=utcnow(), passed=False),
+            Assessment(outlet_id=outlets[1].id, version=1, checklist_version=version,
+                       answers=passing, completed_at=utcnow(), passed=True),
+            Assessment(outlet_id=outlets[1].id, version=2, checklist_version=version,
+                       answers=failing)])
+        db.session.commit()
+        return {"first": outlets[0].id, "second": outlets[1].id}
+
+
+def test_a_large_providers_outlets_come_a_page_at_a_time_with_filters(app, client, make_party):
+    provider = make_party("provider")
+    ids = _many_outlets(app, provider.organization_id)
+    login(client, provider.email)
+
+    first = client.get("/outlets/mine", headers=EN).get_data(as_text=True)
+    assert first.count('<tr data-status=') == 50 and "Page 1 of 2" in first
+    assert "All (55)" in first and "Draft (40)" in first and "Listed (15)" in first
+    assert "Suspended (" not in first  # no outlet in that status, no tab
+    # The gap report of each row: the latest complete assessment counts, not a newer draft.
+    row = re.search(rf'outlets/{ids["first"]}/manage.*?</tr>', first, re.S).group(0)
+    assert "Not compliant" in row and "7" in row
+    row = re.search(rf'outlets/{ids["second"]}/manage.*?</tr>', first, re.S).group(0)
+    assert ">Compliant<" in row
+    second = client.get("/outlets/mine?page=2", headers=EN).get_data(as_text=True)
+    assert second.count('<tr data-status=') == 5 and "Page 2 of 2" in second
+
+    listed = client.get("/outlets/mine?status=listed", headers=EN).get_data(as_text=True)
+    assert listed.count('<tr data-status="listed"') == 15 and "<tr data-status=\"draft\"" not in listed
+    assert "15 outlets" in listed and "Page 1 of" not in listed
+    in_shenzhen = client.get("/outlets/mine?place=440300", headers=EN).get_data(as_text=True)
+    assert "40 outlets" in in_shenzhen and "广州" not in in_shenzhen.split('data-testid="outlets"')[1]
+    # The status tabs keep the other filters, and say how many there are in all.
+    assert 'href="/outlets/mine?status=draft&amp;place=440300"' in in_shenzhen
+    words = client.get("/outlets/mine?q=广州+天河", headers=EN).get_data(as_text=True)
+    assert "1 outlet" in words and "广州网点07天河" in words
+    none = client.get("/outlets/mine?q=上海", headers=EN).get_data(as_text=True)
+    assert 'data-testid="no-match"' in none and "All (55)" in none
+
+
+def test_a_bad_filter_on_my_outlets_is_named_and_the_rest_still_shown(app, client, make_party):
+    provider = make_party("provider")
+    _many_outlets(app, provider.organization_id)
+    login(client, provider.email)
+    response = client.get("/outlets/mine?status=archived&place=440100", headers=EN)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert 'data-field="status"' in html and "must be one of" in html
+    assert "15 outlets" in html  # the valid city filter still applies
+    response = client.get("/outlets/mine?place=440305", headers=EN)  # a district
+    assert response.status_code == 400
+    assert 'data-field="place"' in response.get_data(as_text=True)
+
+
+def test_the_api_lists_a_providers_outlets_a_page_at_a_time(app, client, make_party):
+    provider = make_party("provider")
+    _many_outlets(app, provider.organization_id)
+    path = f"/api/v1/organizations/{provider.organization_id}/outlets"
+    page = client.get(path, query_string={"per_page": 20, "page": 3}, headers=provider.headers).json
+    assert page["total"] == 55 and len(page["items"]) == 15 and page["page"] == 3
+    assert page["by_status"] == {"draft": 40, "listed": 15}
+    names = [o["name"] for o in client.get(path, query_string={"status": "listed", "q": "天河"},
+                                           headers=provider.headers).json["items"]]
+    assert names == ["广州网点07天河"]
+    assert client.get(path, query_string={"place": "440000"},
+                      headers=provider.headers).json["total"] == 55
+    for params, field in (({"status": "archived"}, "status"), ({"place": "4403"}, "place"),
+                          ({"place": "440305"}, "place"), ({"per_page": 500}, "per_page")):
+        refused = client.get(path, query_string=params, headers={**provider.headers, **EN})
+        assert refused.status_code in (400, 422) and field in refused.json["error"]["fields"], params

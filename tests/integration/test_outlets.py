@@ -132,7 +132,7 @@ def test_a_failing_new_assessment_suspends_a_listed_outlet(app, client, provider
     client.put(f"/api/v1/outlets/{outlet['id']}/assessment",
                json={"answers": {"3": {"result": "fail"}}, "complete": True}, headers=provider.headers)
     mine = client.get(f"/api/v1/organizations/{provider.organization_id}/outlets",
-                      headers=provider.headers).json
+                      headers=provider.headers).json["items"]
     assert mine[0]["status"] == "suspended" and not mine[0]["compliant"]
     with app.app_context():
         actions = [e.action for e in db.session.query(AuditEvent).order_by(AuditEvent.id)]
@@ -236,7 +236,7 @@ def test_a_listed_outlet_offers_capacity(client, provider):
                             json={**offer, "annual_fee_fen": 10.5}, headers=provider.headers)
     assert fractional.status_code == 422
     mine = client.get(f"/api/v1/organizations/{provider.organization_id}/outlets",
-                      headers=provider.headers).json[0]
+                      headers=provider.headers).json["items"][0]
     assert mine["offer"]["annual_fee_fen"] == 3_600_000
 
 
