@@ -29,7 +29,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Organization, OrgKind, SalesRecord
-from services import audit, permissions
+from services import audit, data_versions, permissions
 from services.audit import Actor
 from services.certifiers import china_today
 from services.cobuilding import MakerDemand, compare
@@ -113,10 +113,17 @@ def set_opt_in(actor: Actor, manufacturer, opt_in: bool) -> Organization:
     return manufacturer
 
 
-def remember(manufacturer, saving: dict, computed_at) -> None:
-    """Keep the answer for the dashboard (a cache: no audit event)."""
+def remember(manufacturer, saving: dict, computed_at) -> bool:
+    """Keep the answer for the dashboard (a cache: no audit event). Written when the figures
+    changed or were last kept on another day, not on every view: the write is to
+    `organizations`, which every pool and account cache is read from."""
+    kept = dict(manufacturer.cobuilding_saving or {})
+    kept_on = kept.pop("computed_at", "")[:10]
+    if kept == saving and kept_on == computed_at.date().isoformat():
+        return False
     manufacturer.cobuilding_saving = {**saving, "computed_at": computed_at.isoformat()}
     db.session.flush()
+    return True
 
 
 def saving_for_me(actor: Actor, manufacturer, as_of: date | None = None) -> dict:
@@ -129,6 +136,13 @@ def saving_for_me(actor: Actor, manufacturer, as_of: date | None = None) -> dict
     if not manufacturer.cobuilding_opt_in:
         return {"as_of": as_of.isoformat(), "opted_in": False, "group": "opted_in_makers",
                 "comparable": False, "reason": "not_opted_in", "status": "not_computed"}
+    # A joint solve over every opted-in maker in the maker's cities takes seconds: the answer is
+    # kept until the obligations or the pool (opt-ins included) change.
+    return data_versions.cached(("obligations", "pool"), ("cobuilding saving", manufacturer.id, as_of),
+                                lambda: _saving_against_others(manufacturer, as_of))
+
+
+def _saving_against_others(manufacturer, as_of: date) -> dict:
     options = _options(None)
     own = build_instance(manufacturer, as_of, options)
     cities = {d.city for d in own.demands}

@@ -22,7 +22,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 from flask import current_app
-from sqlalchemy import event, select, update
+from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session
 
 from app.extensions import db
@@ -49,8 +49,30 @@ _ALL_TOKENS = select(DataVersion.__table__.c.scope, DataVersion.__table__.c.toke
 T = TypeVar("T")
 
 
+# Columns that only some of their table's scopes read: a change to a row that touches nothing
+# else bumps only those. A maker's dashboard copy of its co-building saving is shown from the
+# signed-in user (accounts); no pool answer reads it, and bumping the pool on each new copy
+# threw away every search kept, the saving just solved (seconds of HiGHS) among them.
+NARROW_COLUMNS: dict[tuple[str, str], frozenset[str]] = {
+    ("organizations", "cobuilding_saving"): frozenset({"accounts"}),
+}
+
+
 def _scopes_of(table_name: str | None) -> set[str]:
     return {scope for scope, tables in SCOPES.items() if table_name in tables}
+
+
+def _scopes_of_change(obj: Any) -> set[str]:
+    """What a changed row's write invalidates: its table's scopes, or fewer when every changed
+    column is a narrow one. Called in after_flush, where attribute history still holds."""
+    table = _table_of(obj)
+    state = inspect(obj)
+    if not state.persistent or state.deleted:
+        return _scopes_of(table)
+    changed = [attr.key for attr in state.attrs if attr.history.has_changes()]
+    if changed and all((table, key) in NARROW_COLUMNS for key in changed):
+        return set().union(*(NARROW_COLUMNS[table, key] for key in changed))
+    return _scopes_of(table)
 
 
 def _table_of(obj: Any) -> str | None:
@@ -67,7 +89,7 @@ def _after_flush(session: Session, _context) -> None:
     changed = [*session.new, *session.deleted,
                *(o for o in session.dirty if session.is_modified(o, include_collections=False))]
     for obj in changed:
-        _mark(session, _scopes_of(_table_of(obj)))
+        _mark(session, _scopes_of_change(obj))
 
 
 @event.listens_for(Session, "do_orm_execute")

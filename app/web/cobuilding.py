@@ -50,8 +50,7 @@ def saving_page():
     except ValueError:
         as_of = china_today()
     saving = cobuilding_savings.saving_for_me(current_actor(), maker, as_of)
-    if saving.get("opted_in"):
-        cobuilding_savings.remember(maker, saving, utcnow())
+    if saving.get("opted_in") and cobuilding_savings.remember(maker, saving, utcnow()):
         db.session.commit()
     return render_template("cobuilding/index.html", maker=maker, saving=saving,
                            reason_labels=REASON_LABELS,

@@ -176,3 +176,41 @@ def test_operator_page_for_a_group(client, app, operator, makers, pool):
 def test_makers_cannot_open_the_operator_page(client, makers):
     login(client, makers["a"].email)
     assert client.get("/operator/cobuilding").status_code == 403
+
+
+def test_the_saving_is_solved_once_until_sales_or_the_pool_change(client, app, makers, pool,
+                                                                   monkeypatch):
+    from app.extensions import db
+    from app.models import DataVersion
+    from services import cobuilding_savings
+
+    solves = []
+    solve = cobuilding_savings._saving_against_others
+    monkeypatch.setattr(cobuilding_savings, "_saving_against_others",
+                        lambda *args: solves.append(args) or solve(*args))
+    _opt_in(client, makers["a"], makers["b"])
+    login(client, makers["a"].email)
+
+    def tokens():
+        with app.app_context():
+            return {v.scope: v.token for v in db.session.query(DataVersion)}
+
+    before = tokens()
+    first = client.get(f"/cobuilding?as_of={AS_OF}").get_data(as_text=True)
+    after = tokens()
+    again = client.get(f"/cobuilding?as_of={AS_OF}").get_data(as_text=True)
+    api = client.get(f"{MINE}?as_of={AS_OF}", headers=makers["a"].headers).get_json()
+    assert len(solves) == 1 and api["saving_fen"] > 0
+    assert 'data-testid="saving"' in first and first.count("¥") == again.count("¥")
+    # The dashboard's copy was written once: only who-is-signed-in answers are renewed (the
+    # dashboard shows the copy from them); the pool's and the saving itself are kept.
+    assert 'data-testid="dashboard-saving"' in client.get("/dashboard").get_data(as_text=True)
+    assert after["accounts"] != before["accounts"]
+    assert after["pool"] == before["pool"] and after["obligations"] == before["obligations"]
+    assert tokens() == after  # viewing it again wrote nothing
+    # Another maker's sales in the city change the answer.
+    changed = app.test_client().put(SALES, headers=makers["b"].headers, json={
+        "records": [{"division": "440300", "year": 2025, "sales": 5000, "parc": 100}]})
+    assert changed.status_code == 200, changed.get_json()
+    client.get(f"/cobuilding?as_of={AS_OF}")
+    assert len(solves) == 2

@@ -729,6 +729,30 @@ def test_writes_elsewhere_keep_the_pool_cached(app, client, pool, make_party, st
     assert not any("from outlets" in s for s in statements)
 
 
+def test_a_narrow_column_bumps_only_its_scopes_and_with_any_other_change_all(app, pool, make_party):
+    """organizations.cobuilding_saving is read from the accounts cache alone: writing it keeps
+    the pool's answers; changing anything else of the row with it does not."""
+    from app.models import DataVersion, Organization
+
+    maker = make_party("manufacturer")
+
+    def tokens():
+        return {v.scope: v.token for v in db.session.query(DataVersion)}
+
+    with app.app_context():
+        organization = db.session.get(Organization, maker.organization_id)
+        before = tokens()
+        organization.cobuilding_saving = {"saving_fen": 1}
+        db.session.commit()
+        narrow = tokens()
+        assert narrow["pool"] == before["pool"] and narrow["accounts"] != before["accounts"]
+        organization.cobuilding_saving = {"saving_fen": 2}
+        organization.legal_name = organization.legal_name + "（新）"
+        db.session.commit()
+        both = tokens()
+        assert both["pool"] != narrow["pool"] and both["accounts"] != narrow["accounts"]
+
+
 def test_no_cache_when_turned_off(app, client, pool, statements, monkeypatch):
     monkeypatch.setitem(app.config, "DATA_CACHE_ENTRIES", 0)
     shenzhen(client)
