@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import CoveragePlan, Outlet, OutletStatus
@@ -179,11 +179,16 @@ def create(actor: Actor, manufacturer, data: dict) -> CoveragePlan:
     return row
 
 
-def list_for(actor: Actor, manufacturer, limit: int = 100) -> list[CoveragePlan]:
+def list_for(actor: Actor, manufacturer, *, page: int = 1,
+             per_page: int = 50) -> tuple[list[CoveragePlan], int]:
+    """The maker's saved plans, newest first, a page at a time, and how many there are."""
     _require_view(actor, manufacturer)
+    mine = CoveragePlan.manufacturer_id == manufacturer.id
+    total = db.session.execute(select(func.count()).select_from(CoveragePlan).where(mine)).scalar_one()
     return list(db.session.execute(
-        select(CoveragePlan).where(CoveragePlan.manufacturer_id == manufacturer.id)
-        .order_by(CoveragePlan.created_at.desc(), CoveragePlan.id.desc()).limit(limit)).scalars())
+        select(CoveragePlan).where(mine)
+        .order_by(CoveragePlan.created_at.desc(), CoveragePlan.id.desc())
+        .limit(per_page).offset((max(page, 1) - 1) * per_page)).scalars()), total
 
 
 def get_for(actor: Actor, manufacturer, plan_id: int) -> CoveragePlan:

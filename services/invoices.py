@@ -39,7 +39,7 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 
 from app.extensions import db
 from app.models import (
@@ -388,12 +388,22 @@ def by_reference(reference: str, *, for_update: bool = False) -> Invoice | None:
     return db.session.execute(query).scalar_one_or_none()
 
 
-def list_for(actor: Actor, *, organization_id: int | None = None, status: str | None = None,
-             overdue_on: date | None = None, agreement_id: int | None = None) -> list[Invoice]:
+ROLES = ("issued", "received")  # of an organization's invoices: it is the issuer, the customer
+
+
+def list_for(actor: Actor, *, organization_id: int | None = None, role: str | None = None,
+             status: str | None = None, overdue_on: date | None = None,
+             agreement_id: int | None = None, page: int = 1,
+             per_page: int | None = None) -> tuple[list[Invoice], int]:
+    """Newest first, and how many match; a page of `per_page` (None: all of them)."""
     query = visible(actor)
+    if role and (role not in ROLES or not organization_id):
+        raise ValidationFailed(_l("Unknown role."), {"role": [_l(
+            "must be one of %(allowed)s, for one organization", allowed=", ".join(ROLES))]})
     if organization_id:
-        query = query.where(or_(Invoice.issuer_id == organization_id,
-                                Invoice.customer_id == organization_id))
+        sides = {"issued": Invoice.issuer_id == organization_id,
+                 "received": Invoice.customer_id == organization_id}
+        query = query.where(sides[role] if role else or_(*sides.values()))
     if status:
         try:
             query = query.where(Invoice.status == InvoiceStatus(status))
@@ -405,8 +415,11 @@ def list_for(actor: Actor, *, organization_id: int | None = None, status: str | 
         query = query.where(Invoice.is_overdue(overdue_on))
     if agreement_id:
         query = query.where(Invoice.agreement_id == agreement_id)
-    return list(db.session.execute(query.order_by(Invoice.issued_on.desc(), Invoice.id.desc())
-                                   ).scalars())
+    total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    query = query.order_by(Invoice.issued_on.desc(), Invoice.id.desc())
+    if per_page is not None:
+        query = query.limit(per_page).offset((max(page, 1) - 1) * per_page)
+    return list(db.session.execute(query).scalars()), total
 
 
 def overdue_for(organization_ids: list[int], today: date) -> list[Invoice]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import Response, request
 
-from app.api.common import BEARER, Blueprint, actor, authenticated, json_answer
+from app.api.common import BEARER, Blueprint, PageQuerySchema, actor, authenticated, json_answer
 from app.extensions import db
 from services import bank_statements, cost_pools, invoice_pdf, invoices, ledger, permissions
 from services.errors import ValidationFailed
@@ -43,8 +43,10 @@ class BillingPeriodSchema(ma.Schema):
     period = Str(required=True, metadata={"enum": list(invoices.PERIODS)})
 
 
-class InvoiceListQuerySchema(ma.Schema):
+class InvoiceListQuerySchema(PageQuerySchema):
     organization_id = Int()
+    role = Str(validate=ma.validate.OneOf(invoices.ROLES),
+               metadata={"description": "issued: by the organization; received: by it as customer"})
     status = Str()
     agreement_id = Int()
     overdue = ma.fields.Boolean(load_default=False)
@@ -167,16 +169,19 @@ def set_period(data, agreement_id):
 @blp.route("/invoices", methods=["GET"])
 @authenticated
 @blp.arguments(InvoiceListQuerySchema, location="query")
-@blp.doc(security=BEARER, responses={"200": json_answer("Invoices", "items", "total")})
+@blp.doc(security=BEARER, responses={"200": json_answer("Invoices, a page of them", "items", "total")})
 def list_invoices(query):
-    """Invoices the caller's organizations issued or received (all, for operators)."""
+    """Invoices the caller's organizations issued or received (all, for operators), newest
+    first, a page at a time."""
     from services.certifiers import china_today
 
     organization_id = permissions.organization_in_view(actor(), query.get("organization_id"))
-    found = invoices.list_for(actor(), organization_id=organization_id,
-                              status=query.get("status"), agreement_id=query.get("agreement_id"),
-                              overdue_on=china_today() if query["overdue"] else None)
-    return {"items": [present(i) for i in found], "total": len(found)}
+    found, total = invoices.list_for(
+        actor(), organization_id=organization_id, role=query.get("role"), status=query.get("status"),
+        agreement_id=query.get("agreement_id"), overdue_on=china_today() if query["overdue"] else None,
+        page=query["page"], per_page=query["per_page"])
+    return {"items": [present(i) for i in found], "total": total, "page": query["page"],
+            "per_page": query["per_page"]}
 
 
 @blp.route("/invoices/<int:invoice_id>", methods=["GET"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from app.api.common import BEARER, Blueprint, actor, authenticated
+from app.api.common import BEARER, Blueprint, PageQuerySchema, actor, authenticated, page_schema
 from app.extensions import db
 from services import coverage_plans
 
@@ -53,8 +53,7 @@ class PlanSchema(PlanSummarySchema):
         "next best alternative and its extra cost), outlets, uncoverable (with reason), model_size")})
 
 
-class PlanListSchema(ma.Schema):
-    items = ma.fields.List(ma.fields.Nested(PlanSummarySchema))
+PlanListSchema = page_schema(PlanSummarySchema, "PlanItems")
 
 
 def _maker():
@@ -78,10 +77,13 @@ def create_plan(body):
 @blp.route("/me/coverage-plans", methods=["GET"])
 @authenticated
 @blp.doc(security=BEARER)
+@blp.arguments(PageQuerySchema, location="query")
 @blp.response(200, PlanListSchema)
-def list_plans():
-    """Your saved plans, newest first."""
-    return {"items": coverage_plans.list_for(actor(), _maker())}
+def list_plans(query):
+    """Your saved plans, newest first, a page at a time."""
+    items, total = coverage_plans.list_for(actor(), _maker(), page=query["page"],
+                                           per_page=query["per_page"])
+    return {"items": items, "total": total, "page": query["page"], "per_page": query["per_page"]}
 
 
 @blp.route("/me/coverage-plans/<int:plan_id>", methods=["GET"])

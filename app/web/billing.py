@@ -41,6 +41,7 @@ from services.payments import bank_transfer, stripe_provider
 from services.spreadsheet_safety import decode_upload
 
 bp = Blueprint("billing", __name__, url_prefix="/billing")
+PER_PAGE = 50
 
 MONEY_HINT = _l("must be an amount in yuan with at most two decimals, e.g. 1200 or 1200.50")
 OUTCOME_MESSAGES = {
@@ -241,12 +242,17 @@ def invoice_list():
     actor, operator = current_actor(), permissions.is_operator(current_actor())
     organization_id = None if operator else _membership().organization_id
     role = request.args.get("role", "")
-    rows = invoices.list_for(actor, organization_id=organization_id)
-    if organization_id and role == "issued":
-        rows = [i for i in rows if i.issuer_id == organization_id]
-    elif organization_id and role == "received":
-        rows = [i for i in rows if i.customer_id == organization_id]
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    try:
+        rows, total = invoices.list_for(actor, organization_id=organization_id, role=role or None,
+                                        page=page, per_page=PER_PAGE)
+    except ValidationFailed as error:  # a hand-edited link: say so, show them all
+        flash(f"{error.message} " + " ".join(str(m) for m in error.fields.get("role", [])), "error")
+        role = ""
+        rows, total = invoices.list_for(actor, organization_id=organization_id, page=page,
+                                        per_page=PER_PAGE)
     return render_template("billing/invoices.html", rows=rows, role=role, operator=operator,
+                           total=total, page=page, per_page=PER_PAGE,
                            organization_id=organization_id, today=china_today(),
                            states={i.id: invoices.payment_state(i) for i in rows}, **_labels())
 
@@ -527,7 +533,7 @@ def agreement_costs(agreement) -> dict:
         else PoolForm(formdata=None, prefix="pool"),
         "edit_forms": edit_forms, "period_form": period_form, "action_form": ActionForm(),
         "tie_break": _("on equal remainders, the party with the lower id gets the extra fen first"),
-        "invoices": invoices.list_for(actor, agreement_id=agreement.id),
+        "invoices": invoices.list_for(actor, agreement_id=agreement.id)[0],
         **_labels(),
     }
 

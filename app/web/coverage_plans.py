@@ -17,6 +17,7 @@ from services import coverage_plans
 from services.errors import NotFound
 
 bp = Blueprint("coverage_plans", __name__)
+PER_PAGE = 50
 
 TYPE_LABELS = {"collection": _l("Collection"), "centralized_storage": _l("Centralized storage")}
 REASON_LABELS = {
@@ -79,8 +80,10 @@ def index():
         if refused is None:
             flash(_("Plan computed."), "success")
             return redirect(url_for("coverage_plans.detail", plan_id=plan.id))
-    plans = coverage_plans.list_for(actor, maker)
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    plans, total = coverage_plans.list_for(actor, maker, page=page, per_page=PER_PAGE)
     return render_template("coverage_plans/index.html", maker=maker, form=form, plans=plans,
+                           total=total, page=page, per_page=PER_PAGE,
                            **_labels()), 422 if form.errors else 200
 
 
@@ -92,7 +95,7 @@ def detail(plan_id: int):
         plan = coverage_plans.get_for(actor, maker, plan_id)
     except NotFound:
         abort(404)
-    others = [p for p in coverage_plans.list_for(actor, maker) if p.id != plan.id]
+    others = [p for p in coverage_plans.list_for(actor, maker, per_page=PER_PAGE)[0] if p.id != plan.id]
     return render_template("coverage_plans/detail.html", maker=maker, plan=plan, others=others,
                            **_labels())
 

@@ -17,6 +17,17 @@ def test_invoice_api_transfer_statement_and_scoping(app, shared_outlet, make_par
 
     listed = client.get("/api/v1/invoices", headers=maker.headers).get_json()
     assert [i["id"] for i in listed["items"]] == [invoice_id]
+    assert (listed["total"], listed["page"], listed["per_page"]) == (1, 1, 50)
+    mine = {"organization_id": maker.organization_id}
+    assert client.get("/api/v1/invoices", query_string={**mine, "role": "received"},
+                      headers=maker.headers).get_json()["total"] == 1
+    assert client.get("/api/v1/invoices", query_string={**mine, "role": "issued"},
+                      headers=maker.headers).get_json()["total"] == 0
+    assert client.get("/api/v1/invoices", query_string={"page": 2},
+                      headers=maker.headers).get_json()["items"] == []
+    for params in ({"role": "owed"}, {"role": "issued"}):  # an unknown role; a role for no organization
+        refused = client.get("/api/v1/invoices", query_string=params, headers=maker.headers)
+        assert refused.status_code in (400, 422) and "role" in refused.get_json()["error"]["fields"]
     body = client.get(f"/api/v1/invoices/{invoice_id}", headers=provider.headers).get_json()
     assert body["gross_fen"] == body["net_fen"] + body["tax_fen"] and body["pay_with"] == ["bank_transfer"]
     assert body["bank_transfer"]["reference"] == body["payment_reference"]

@@ -49,6 +49,9 @@ def test_lists_detail_bank_details_and_pdf(app, invoice_sides, make_party):
     assert 'data-invoice-id' not in received_by_provider.get_data(as_text=True)
     received = maker_client.get("/billing/invoices?role=received").get_data(as_text=True)
     assert f'data-invoice-id="{ids["invoice"]}"' in received
+    unknown = maker_client.get("/billing/invoices?role=owed", headers={"Accept-Language": "en"})
+    html = unknown.get_data(as_text=True)
+    assert "must be one of issued, received" in html and f'data-invoice-id="{ids["invoice"]}"' in html
 
     page = maker_client.get(f"/billing/invoices/{ids['invoice']}").get_data(as_text=True)
     assert ids["reference"] in page and "4000 0210 0900 1234 567" in page

@@ -177,3 +177,22 @@ def test_pages_new_plan_detail_and_compare(client, maker, pool):
     assert "SZ dear" in compared.get_data(as_text=True)
     bad = form_post(client, "/coverage-plans", {"as_of": AS_OF, "service_radius_km": "-3"})
     assert bad.status_code == 422
+
+
+def test_saved_plans_come_a_page_at_a_time(client, maker, pool, monkeypatch):
+    from app.web import coverage_plans as pages
+
+    ids = [client.post(PLANS, headers=maker.headers, json={"as_of": AS_OF}).get_json()["id"]
+           for _ in range(5)]
+    newest_first = ids[::-1]
+    page = client.get(PLANS, query_string={"per_page": 2, "page": 2}, headers=maker.headers).get_json()
+    assert [p["id"] for p in page["items"]] == newest_first[2:4]
+    assert (page["total"], page["page"], page["per_page"]) == (5, 2, 2)
+    refused = client.get(PLANS, query_string={"per_page": 0}, headers=maker.headers)
+    assert refused.status_code == 422 and "per_page" in refused.get_json()["error"]["fields"]
+
+    monkeypatch.setattr(pages, "PER_PAGE", 2)
+    login(client, maker.email)
+    last = client.get("/coverage-plans?page=3", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert f"/coverage-plans/{ids[0]}" in last and f"/coverage-plans/{ids[1]}" not in last
+    assert "Page 3 of 3" in last
