@@ -46,6 +46,7 @@ from services import (
     cost_pools,
     divisions,
     notifications,
+    paging,
     passwords,
     permissions,
     text_fields,
@@ -170,8 +171,10 @@ def get_visible(actor: Actor, agreement_id: int, *, for_update: bool = False) ->
 
 
 def list_for(actor: Actor, *, status: str | None = None, outlet_id: int | None = None,
-             organization_id: int | None = None) -> list[Agreement]:
-    """Agreements the caller's organizations are party to (every agreement, for operators)."""
+             organization_id: int | None = None, page: int = 1,
+             per_page: int | None = None) -> tuple[list[Agreement], int]:
+    """Agreements the caller's organizations are party to (every agreement, for operators),
+    latest change first, and how many."""
     query = _visible(actor)
     if status:
         try:
@@ -186,8 +189,8 @@ def list_for(actor: Actor, *, status: str | None = None, outlet_id: int | None =
         query = query.where(or_(Agreement.provider_id == organization_id, exists().where(
             Allocation.agreement_id == Agreement.id,
             Allocation.manufacturer_id == organization_id)))
-    return list(db.session.execute(query.order_by(Agreement.updated_at.desc(),
-                                                  Agreement.id.desc())).scalars())
+    return paging.page_of(query, Agreement.updated_at.desc(), Agreement.id.desc(), page=page,
+                          per_page=per_page)
 
 
 def get_allocation(actor: Actor, allocation_id: int) -> Allocation:

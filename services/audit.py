@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 
 from app.extensions import db
 from app.models import AuditEvent
 from app.models.types import utcnow
-from services import permissions
+from services import paging, permissions
 
 GENESIS_HASH = "0" * 64
 # Any constant works; it names the PostgreSQL advisory lock that serializes appends.
@@ -157,8 +157,4 @@ def browse(actor: Actor, *, action: str | None = None, organization_id: int | No
         query = query.where(AuditEvent.action.startswith(action))
     if organization_id:
         query = query.where(AuditEvent.organization_id == organization_id)
-    total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    items = db.session.execute(
-        query.order_by(AuditEvent.id.desc()).limit(per_page).offset((page - 1) * per_page)
-    ).scalars().all()
-    return list(items), total
+    return paging.page_of(query, AuditEvent.id.desc(), page=page, per_page=per_page)

@@ -34,7 +34,16 @@ from app.models import (
     RequestStatus,
 )
 from app.models.types import utcnow
-from services import agreements, audit, certificates, data_versions, notifications, permissions, text_fields
+from services import (
+    agreements,
+    audit,
+    certificates,
+    data_versions,
+    notifications,
+    paging,
+    permissions,
+    text_fields,
+)
 from services.audit import Actor
 from services.certifiers import china_today
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -210,9 +219,10 @@ def get_visible(actor: Actor, request_id: int, *, for_update: bool = False) -> C
 
 
 def list_for(actor: Actor, *, role: str | None = None, status: str | None = None,
-             outlet_id: int | None = None) -> list[CapacityRequest]:
-    """The caller's requests: `role` manufacturer (sent) or provider (received); operators
-    see every request."""
+             outlet_id: int | None = None, page: int = 1,
+             per_page: int | None = None) -> tuple[list[CapacityRequest], int]:
+    """The caller's requests, latest move first, and how many: `role` manufacturer (sent) or
+    provider (received); operators see every request."""
     query = _visible(actor)
     ids = permissions.member_org_ids(actor)
     if role == "manufacturer":
@@ -230,8 +240,8 @@ def list_for(actor: Actor, *, role: str | None = None, status: str | None = None
                 "must be one of %(allowed)s", allowed=", ".join(s.value for s in R))]}) from exc
     if outlet_id:
         query = query.where(CapacityRequest.outlet_id == outlet_id)
-    return list(db.session.execute(query.order_by(CapacityRequest.last_action_at.desc(),
-                                                  CapacityRequest.id.desc())).scalars())
+    return paging.page_of(query, CapacityRequest.last_action_at.desc(), CapacityRequest.id.desc(),
+                          page=page, per_page=per_page)
 
 
 def standing_at(maker_id: int, outlet_id: int) -> tuple[CapacityRequest | None, Allocation | None]:

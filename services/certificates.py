@@ -41,7 +41,7 @@ from app.models import (
     OutletStatus,
 )
 from app.models.types import utcnow
-from services import audit, divisions, notifications, permissions, text_fields, tick
+from services import audit, divisions, notifications, paging, permissions, text_fields, tick
 from services import certificate_pdf as pdf
 from services.audit import Actor
 from services.errors import Conflict, NotFound, ValidationFailed
@@ -193,10 +193,7 @@ def of_organization(actor: Actor, organization: Organization, *, status: str | N
             raise ValidationFailed(_l("Unknown status."), {"status": [
                 _l("must be one of %(allowed)s",
                    allowed=", ".join(s.value for s in CertificateStatus))]}) from exc
-    total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    items = db.session.execute(query.order_by(Certificate.id.desc()).limit(per_page)
-                               .offset((page - 1) * per_page)).scalars().all()
-    return list(items), total
+    return paging.page_of(query, Certificate.id.desc(), page=page, per_page=per_page)
 
 
 # --- public verification ------------------------------------------------------------------

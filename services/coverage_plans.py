@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.extensions import db
 from app.models import CoveragePlan, Outlet, OutletStatus
-from services import audit, data_versions, divisions
+from services import audit, data_versions, divisions, paging
 from services.audit import Actor
 from services.certifiers import china_today
 from services.coverage_planner import Candidate, Demand, PlanInputError, PlanOptions, plan
@@ -183,12 +183,9 @@ def list_for(actor: Actor, manufacturer, *, page: int = 1,
              per_page: int = 50) -> tuple[list[CoveragePlan], int]:
     """The maker's saved plans, newest first, a page at a time, and how many there are."""
     _require_view(actor, manufacturer)
-    mine = CoveragePlan.manufacturer_id == manufacturer.id
-    total = db.session.execute(select(func.count()).select_from(CoveragePlan).where(mine)).scalar_one()
-    return list(db.session.execute(
-        select(CoveragePlan).where(mine)
-        .order_by(CoveragePlan.created_at.desc(), CoveragePlan.id.desc())
-        .limit(per_page).offset((max(page, 1) - 1) * per_page)).scalars()), total
+    return paging.page_of(select(CoveragePlan).where(CoveragePlan.manufacturer_id == manufacturer.id),
+                          CoveragePlan.created_at.desc(), CoveragePlan.id.desc(),
+                          page=page, per_page=per_page)
 
 
 def get_for(actor: Actor, manufacturer, plan_id: int) -> CoveragePlan:

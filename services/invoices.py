@@ -39,7 +39,7 @@ from datetime import date, datetime, timedelta
 
 from flask import current_app, has_app_context
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 
 from app.extensions import db
 from app.models import (
@@ -66,6 +66,7 @@ from services import (
     ledger,
     money,
     notifications,
+    paging,
     permissions,
     text_fields,
 )
@@ -415,11 +416,8 @@ def list_for(actor: Actor, *, organization_id: int | None = None, role: str | No
         query = query.where(Invoice.is_overdue(overdue_on))
     if agreement_id:
         query = query.where(Invoice.agreement_id == agreement_id)
-    total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    query = query.order_by(Invoice.issued_on.desc(), Invoice.id.desc())
-    if per_page is not None:
-        query = query.limit(per_page).offset((max(page, 1) - 1) * per_page)
-    return list(db.session.execute(query).scalars()), total
+    return paging.page_of(query, Invoice.issued_on.desc(), Invoice.id.desc(), page=page,
+                          per_page=per_page)
 
 
 def overdue_for(organization_ids: list[int], today: date) -> list[Invoice]:

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, update
 from app.extensions import db
 from app.models import Membership, Notification, User
 from app.models.types import utcnow
+from services import paging
 from services.errors import NotFound
 
 EVENTS = {
@@ -252,10 +253,7 @@ def inbox(user: User, *, unread_only: bool = False, page: int = 1,
     query = select(Notification).where(Notification.user_id == user.id)
     if unread_only:
         query = query.where(Notification.read_at.is_(None))
-    total = db.session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    items = db.session.execute(query.order_by(Notification.id.desc())
-                               .limit(per_page).offset((page - 1) * per_page)).scalars().all()
-    return list(items), total
+    return paging.page_of(query, Notification.id.desc(), page=page, per_page=per_page)
 
 
 def unread_count(user: User) -> int:

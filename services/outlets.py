@@ -19,7 +19,7 @@ from sqlalchemy.orm import joinedload, lazyload
 from app.extensions import db
 from app.models import Establishment, Organization, Outlet, OutletStatus, OutletType
 from app.models.types import utcnow
-from services import audit, divisions, outlet_rules, permissions, rule_sets
+from services import audit, divisions, outlet_rules, paging, permissions, rule_sets
 from services.audit import Actor
 from services.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 
@@ -241,16 +241,13 @@ def of_provider(actor: Actor, provider: Organization, *, status: str | None = No
         raise ValidationFailed(_l("Some filters need correcting."), errors)
     for term in (text or "").lower().split():
         where.append(Outlet.search_text.contains(term, autoescape=True))
-    total = db.session.execute(select(func.count()).select_from(Outlet).where(*where)).scalar_one()
-    query = select(Outlet).where(*where).order_by(Outlet.name, Outlet.id)
-    if per_page is not None:
-        query = query.limit(per_page).offset((max(page, 1) - 1) * per_page)
+    items, total = paging.page_of(select(Outlet).where(*where), Outlet.name, Outlet.id,
+                                  page=page, per_page=per_page)
     counts = db.session.execute(select(Outlet.status, func.count()).where(
         Outlet.provider_id == provider.id).group_by(Outlet.status))
     cities = db.session.execute(select(Outlet.city_code).where(
         Outlet.provider_id == provider.id).distinct().order_by(Outlet.city_code)).scalars()
-    return ProviderOutlets(list(db.session.execute(query).unique().scalars()), total,
-                           {OutletStatus(s): n for s, n in counts}, list(cities))
+    return ProviderOutlets(items, total, {OutletStatus(s): n for s, n in counts}, list(cities))
 
 
 # --- changes ------------------------------------------------------------------------------

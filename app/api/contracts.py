@@ -7,7 +7,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import Response
 
-from app.api.common import BEARER, Blueprint, actor, authenticated
+from app.api.common import BEARER, Blueprint, PageQuerySchema, actor, authenticated, page_schema
 from app.api.idempotency import idempotent
 from app.extensions import db
 from app.models import AgreementStatus, ContractForm, RequestStatus
@@ -41,7 +41,7 @@ class RequestInSchema(ma.Schema):
     message = Str(allow_none=True, validate=TEXT)
 
 
-class RequestQuerySchema(ma.Schema):
+class RequestQuerySchema(PageQuerySchema):
     role = Str(validate=ma.validate.OneOf(["manufacturer", "provider"]), metadata={
         "description": "manufacturer: requests your organizations sent; provider: received"})
     status = Str(validate=ma.validate.OneOf([s.value for s in RequestStatus]))
@@ -67,7 +67,7 @@ class PlanRequestsInSchema(ma.Schema):
     message = Str(allow_none=True, validate=TEXT)
 
 
-class AgreementQuerySchema(ma.Schema):
+class AgreementQuerySchema(PageQuerySchema):
     status = Str(validate=ma.validate.OneOf([s.value for s in AgreementStatus]))
     outlet_id = Int(validate=ma.validate.Range(min=1))
     organization_id = Int(validate=ma.validate.Range(min=1), metadata={
@@ -128,8 +128,7 @@ class CapacityRequestSchema(ma.Schema):
     allocation_id = Int(allow_none=True, metadata={"description": "Once accepted"})
 
 
-class CapacityRequestListSchema(ma.Schema):
-    items = List(Nested(CapacityRequestSchema))
+CapacityRequestListSchema = page_schema(CapacityRequestSchema, "CapacityRequestItems")
 
 
 class SignatureSchema(ma.Schema):
@@ -210,8 +209,7 @@ class AgreementSummarySchema(ma.Schema):
     updated_at = When()
 
 
-class AgreementListSchema(ma.Schema):
-    items = List(Nested(AgreementSummarySchema))
+AgreementListSchema = page_schema(AgreementSummarySchema, "AgreementItems")
 
 
 class AgreementSchema(AgreementSummarySchema):
@@ -364,9 +362,11 @@ def list_requests(query):
     """Requests your organizations sent (manufacturer) or received (provider), latest first;
     operators see every request."""
     caller = actor()
-    return {"items": [present_request(r, caller) for r in capacity_requests.list_for(
-        caller, role=query.get("role"), status=query.get("status"),
-        outlet_id=query.get("outlet_id"))]}
+    found, total = capacity_requests.list_for(
+        caller, role=query.get("role"), status=query.get("status"), outlet_id=query.get("outlet_id"),
+        page=query["page"], per_page=query["per_page"])
+    return {"items": [present_request(r, caller) for r in found], "total": total,
+            "page": query["page"], "per_page": query["per_page"]}
 
 
 @blp.route(REQUEST, methods=["GET"])
@@ -483,9 +483,11 @@ AGREEMENT = "/agreements/<int:agreement_id>"
 def list_agreements(query):
     """Agreements your organizations are party to (operators: all), latest change first."""
     caller = actor()
-    return {"items": [present_agreement_summary(a, caller) for a in agreements.list_for(
+    found, total = agreements.list_for(
         caller, status=query.get("status"), outlet_id=query.get("outlet_id"),
-        organization_id=query.get("organization_id"))]}
+        organization_id=query.get("organization_id"), page=query["page"], per_page=query["per_page"])
+    return {"items": [present_agreement_summary(a, caller) for a in found], "total": total,
+            "page": query["page"], "per_page": query["per_page"]}
 
 
 @blp.route(AGREEMENT, methods=["GET"])

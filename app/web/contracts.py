@@ -216,9 +216,8 @@ def _maker():
     return membership.organization
 
 
-def _page_of(rows: list) -> tuple[list, int, int]:
-    page = max(1, request.args.get("page", 1, type=int) or 1)
-    return rows[(page - 1) * PER_PAGE: page * PER_PAGE], page, len(rows)
+def _page() -> int:
+    return max(1, request.args.get("page", 1, type=int) or 1)
 
 
 # --- requests -------------------------------------------------------------------------------
@@ -234,8 +233,9 @@ def requests():
     if role is None and not operator:
         abort(403)
     status = request.args.get("status", "")
-    rows = capacity_requests.list_for(actor, role=role, status=status or None)
-    shown, page, total = _page_of(rows)
+    page = _page()
+    shown, total = capacity_requests.list_for(actor, role=role, status=status or None, page=page,
+                                              per_page=PER_PAGE)
     actions = {r.id: capacity_requests.actions_for(r.status, capacity_requests.side_of(actor, r))
                for r in shown}
     # Waiting on the reader: an answer is theirs to give (withdrawing or cancelling is not).
@@ -389,8 +389,8 @@ def from_plan(plan_id: int):
     from app.web import coverage_plans as plan_pages
 
     plan = coverage_plans.get_for(actor, maker, plan_id)
-    others = [p for p in coverage_plans.list_for(actor, maker) if p.id != plan.id]
-    return render_template("coverage_plans/detail.html", maker=maker, plan=plan, others=others,
+    return render_template("coverage_plans/detail.html", maker=maker, plan=plan,
+                           others=plan_pages.others_than(actor, maker, plan),
                            plan_form=form, plan_refused=refused,
                            **plan_pages._labels()), status
 
@@ -401,8 +401,9 @@ def from_plan(plan_id: int):
 @login_required
 def agreements_page():
     status = request.args.get("status", "")
-    rows = agreements.list_for(current_actor(), status=status or None)
-    shown, page, total = _page_of(rows)
+    page = _page()
+    shown, total = agreements.list_for(current_actor(), status=status or None, page=page,
+                                       per_page=PER_PAGE)
     return render_template("contracts/agreements.html", rows=shown, page=page, total=total,
                            per_page=PER_PAGE, status=status,
                            statuses=[s.value for s in agreements.AgreementStatus],

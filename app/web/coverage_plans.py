@@ -87,6 +87,11 @@ def index():
                            **_labels()), 422 if form.errors else 200
 
 
+def others_than(actor, maker, plan) -> list:
+    """The maker's latest plans but this one, to compare it with."""
+    return [p for p in coverage_plans.list_for(actor, maker, per_page=PER_PAGE)[0] if p.id != plan.id]
+
+
 @bp.route("/coverage-plans/<int:plan_id>")
 @login_required
 def detail(plan_id: int):
@@ -95,8 +100,8 @@ def detail(plan_id: int):
         plan = coverage_plans.get_for(actor, maker, plan_id)
     except NotFound:
         abort(404)
-    others = [p for p in coverage_plans.list_for(actor, maker, per_page=PER_PAGE)[0] if p.id != plan.id]
-    return render_template("coverage_plans/detail.html", maker=maker, plan=plan, others=others,
+    return render_template("coverage_plans/detail.html", maker=maker, plan=plan,
+                           others=others_than(actor, maker, plan),
                            **_labels())
 
 

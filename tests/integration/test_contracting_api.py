@@ -69,6 +69,8 @@ def test_request_counter_accept_counter_both_sign_active(client, shared_outlet, 
     assert sorted(seen["actions"]) == ["accept", "counter", "decline"]
     received = client.get(REQUESTS, query_string={"role": "provider"}, headers=h(provider))
     assert [r["id"] for r in received.get_json()["items"]] == [request["id"]]
+    assert (received.get_json()["total"], received.get_json()["per_page"]) == (1, 50)
+    assert client.get(REQUESTS, query_string={"page": 2}, headers=h(provider)).get_json()["items"] == []
     assert client.get(REQUESTS, query_string={"role": "manufacturer"},
                       headers=h(provider)).get_json()["items"] == []
 
@@ -130,6 +132,8 @@ def test_request_counter_accept_counter_both_sign_active(client, shared_outlet, 
 
     listed = client.get(AGREEMENTS, query_string={"status": "active"}, headers=h(maker))
     assert [a["id"] for a in listed.get_json()["items"]] == [agreement_id]
+    assert listed.get_json()["total"] == 1
+    assert client.get(AGREEMENTS, query_string={"per_page": 201}, headers=h(maker)).status_code == 422
     assert client.get(AGREEMENTS, query_string={"status": "lapsed"},
                       headers=h(maker)).get_json()["items"] == []
 

@@ -68,7 +68,7 @@ def test_every_stage_is_seeded_once_through_the_services(app):
         maker_user = accounts.find_user_by_email(demo_contracts.MAKER_EMAIL)
         as_maker = Actor(user=maker_user)
 
-        by_number = {a.number: a for a in agreements.list_for(as_maker)}
+        by_number = {a.number: a for a in agreements.list_for(as_maker)[0]}
         assert set(by_number) == {report.active, report.awaiting_signature}
 
         active = by_number[report.active]
