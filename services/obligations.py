@@ -180,6 +180,9 @@ class ObligationReport:
     rule_set_version: str
     as_of: date
     cities: list[CityObligations]
+    # what a reader knows the rules by: the regulation's name, not the platform's code
+    rule_set_title_zh: str = ""
+    rule_set_title_en: str = ""
 
     @property
     def rule_set(self) -> dict:
@@ -284,7 +287,8 @@ def _compute_for(manufacturer: Organization, as_of: date) -> ObligationReport:
         city.met_by = met_by.get(code, [])
         city.status = status_for(city.required, {m.get("type") for m in city.met_by})
         cities.append(city)
-    return ObligationReport(manufacturer.id, rule_set.code, rule_set.version, as_of, cities)
+    return ObligationReport(manufacturer.id, rule_set.code, rule_set.version, as_of, cities,
+                            rule_set.title_zh, rule_set.title_en)
 
 
 # --- export ------------------------------------------------------------------------------------

@@ -245,6 +245,8 @@ def test_sales_page_entry_correction_and_obligations_page(client, maker):
     html = report.get_data(as_text=True)
     assert 'data-division="440300"' in html and "obligations-map.js" in html
     assert "：销量 1300 ≥ 1" in html and "&gt;=" not in html  # the rule in words and signs
+    # the rules by the regulation's name (the code stays beside it, for reference)
+    assert "2026-04-01 适用的规则：《新能源汽车废旧动力电池回收和综合利用管理暂行办法》" in html
     assert "<script>" not in html.replace("<script src=", "")
 
 
