@@ -9,6 +9,8 @@ turned into integer fen here, with Decimal (services.money.fen_from_yuan)."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from flask import Blueprint, Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -411,10 +413,24 @@ def statement():
     if not (permissions.can(current_user, "billing.view", organization)
             or permissions.is_operator(current_actor())):
         abort(403)
-    result = ledger.statement(organization.id)
-    return render_template("billing/statement.html", organization=organization,
-                           balance=ledger.balance_of(organization.id),
-                           accounts=ledger.accounts_of(organization.id), **result, **_labels())
+    # A statement is read by period: this year by default, its opening balance carried in
+    # (a provider invoicing hundreds of allocations a month would otherwise get every line ever).
+    period, errors = {}, {}
+    for name, default in (("from", date(china_today().year, 1, 1)), ("until", None)):
+        raw = request.args.get(name, "").strip()
+        try:
+            period[name] = date.fromisoformat(raw) if raw else default
+        except ValueError:
+            period[name], errors[name] = default, _("must be a date, e.g. 2026-01-31")
+    if period["from"] and period["until"] and period["until"] < period["from"]:
+        errors["until"] = _("must not be before the start")
+        period["until"] = None
+    result = ledger.statement(organization.id, start=period["from"],
+                              end=period["until"] + timedelta(days=1) if period["until"] else None)
+    return render_template("billing/statement.html", organization=organization, period=period,
+                           errors=errors, balance=ledger.balance_of(organization.id),
+                           accounts=ledger.accounts_of(organization.id), **result,
+                           **_labels()), 400 if errors else 200
 
 
 def _provider_org():

@@ -104,6 +104,16 @@ def test_recorded_transfers_show_partial_exact_and_over_payment(app, invoice_sid
     assert 'data-testid="statement-lines"' in statement and "5.00" in statement
     # a payment line names its method in the reader's words, then the transfer's reference
     assert "bank_transfer" not in statement and f"银行转账 · {ids['reference']}" in statement
+    # A period: what came before it is its opening balance (the 20 Nov transfer), what is in it
+    # its lines (the 21 Nov one); the invoice (issued 1 Jan 2027) and the 22 Nov over-payment
+    # fall outside it.
+    day = maker_client.get("/billing/statement?from=2026-11-21&until=2026-11-21").get_data(as_text=True)
+    assert f'data-testid="opening" data-fen="{-(ids["gross"] - 1000)}"' in day
+    assert f'data-testid="closing" data-fen="{-ids["gross"]}"' in day
+    assert "2026-11-21" in day and "2026-11-22" not in day.split('data-testid="statement-lines"')[1]
+    for query, field in (("from=2026-13-01", "from"), ("from=2026-11-22&until=2026-11-21", "until")):
+        refused = maker_client.get(f"/billing/statement?{query}")
+        assert refused.status_code == 400 and f'data-field="{field}"' in refused.get_data(as_text=True)
     from app.extensions import db
     from services import ledger
 
