@@ -18,11 +18,11 @@ import io
 from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 
 from app.extensions import db
 from app.models import OrgKind, SalesRecord
-from services import audit, divisions, permissions
+from services import audit, divisions, paging, permissions
 from services.audit import Actor
 from services.errors import NotFound, PermissionDenied, ValidationFailed
 from services.outlet_import import (
@@ -75,12 +75,24 @@ def require_view(actor: Actor, manufacturer) -> None:
     _require(actor, "organization.view", manufacturer)
 
 
-def list_for(actor: Actor, manufacturer, year: int | None = None) -> list[SalesRecord]:
+def list_for(actor: Actor, manufacturer, year: int | None = None, *, page: int = 1,
+             per_page: int | None = None) -> tuple[list[SalesRecord], int]:
+    """The maker's figures, latest year first and by city, and how many (a page of them with
+    `per_page`): a national maker files well over a thousand."""
     _require(actor, "organization.view", manufacturer)
     stmt = select(SalesRecord).where(SalesRecord.manufacturer_id == manufacturer.id)
     if year is not None:
         stmt = stmt.where(SalesRecord.year == year)
-    return list(db.session.scalars(stmt.order_by(SalesRecord.year.desc(), SalesRecord.division_code)))
+    return paging.page_of(stmt, SalesRecord.year.desc(), SalesRecord.division_code, page=page,
+                          per_page=per_page)
+
+
+def years_of(actor: Actor, manufacturer) -> dict[int, int]:
+    """How many cities the maker has figures for, by year, latest first."""
+    _require(actor, "organization.view", manufacturer)
+    return dict(db.session.execute(
+        select(SalesRecord.year, func.count()).where(SalesRecord.manufacturer_id == manufacturer.id)
+        .group_by(SalesRecord.year).order_by(SalesRecord.year.desc())).all())
 
 
 # --- validation (pure given a division index) -------------------------------------------------

@@ -150,7 +150,7 @@ def list_sales(query):
     caller = actor()
     maker = sales.manufacturer_of(caller)
     return {"manufacturer_id": maker.id,
-            "records": sales.list_for(caller, maker, query.get("year"))}
+            "records": sales.list_for(caller, maker, query.get("year"))[0]}
 
 
 @blp.route("/me/sales", methods=["PUT"])

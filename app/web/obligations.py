@@ -30,12 +30,13 @@ from app.security import current_actor, current_membership
 from app.transactions import committed
 from app.web.forms import apply_errors, commit_action
 from app.web.pool import map_settings
-from services import data_versions, divisions, obligations, sales
+from services import data_versions, obligations, sales
 from services.certifiers import china_today
 from services.errors import ServiceError
 from services.outlet_import import ImportRejected
 
 bp = Blueprint("obligations", __name__)
+PER_PAGE = 100
 
 
 class SalesEntryForm(FlaskForm):
@@ -77,7 +78,7 @@ def sales_page():
             status = 422
         else:
             flash(_("Figures saved."), "success")
-            return redirect(url_for("obligations.sales_page"))
+            return redirect(url_for("obligations.sales_page", year=entry.year.data))
     elif upload.submit.data and upload.validate_on_submit():
         result, error = committed(lambda: sales.import_file(actor, maker, upload.file.data.read(),
                                                             upload.file.data.filename),
@@ -89,12 +90,17 @@ def sales_page():
             status = 422
     if entry.errors or upload.errors:
         status = 422
-    index = divisions.index()
-    records = sales.list_for(actor, maker)
-    names = {r.division_code: (index.get(r.division_code).name if index.get(r.division_code)
-                               else r.division_code) for r in records}
+    # A year at a time, a page of cities at a time: the year asked for, else the latest one a
+    # file just saved, else the latest there is.
+    years = sales.years_of(actor, maker)
+    year = request.args.get("year", type=int)
+    if year not in years:
+        year = max(result.years) if result and result.years else next(iter(years), None)
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    records, total = sales.list_for(actor, maker, year, page=page, per_page=PER_PAGE)
     return render_template("obligations/sales.html", maker=maker, entry=entry, upload=upload,
-                           records=records, names=names, rejected=rejected, result=result,
+                           records=records, years=years, year=year, total=total, page=page,
+                           per_page=PER_PAGE, rejected=rejected, result=result,
                            delete_form=DeleteForm(prefix="delete"), columns=sales.COLUMNS), status
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -305,3 +306,31 @@ def test_xlsx_upload_uses_spreadsheet_line_numbers(client, maker):
                           data={"file": (io.BytesIO(buffer.getvalue()), "sales.xlsx")})
     assert response.status_code == 200, response.get_json()
     assert [(r["division"], r["parc"]) for r in listed(client, maker)] == [("440300", 5300)]
+
+
+def test_the_sales_page_shows_a_year_at_a_time_a_page_of_cities_at_a_time(app, client, maker,
+                                                                           monkeypatch):
+    from app.web import obligations as pages
+
+    monkeypatch.setattr(pages, "PER_PAGE", 2)
+    cities = ("440300", "430100", "110100")
+    assert put(client, maker, [{"division": c, "year": y, "sales": 100 + n, "parc": None}
+                               for y in (2024, 2025) for n, c in enumerate(cities)]).status_code == 200
+    browser = app.test_client()
+    login(browser, maker.email)
+
+    def shown(path):
+        html = browser.get(path, headers={"Accept-Language": "en"}).get_data(as_text=True)
+        return html, re.findall(r'<tr data-division="(\d+)" data-year="(\d+)"', html)
+
+    latest, rows = shown("/sales")
+    assert "2025 (3)" in latest and "2024 (3)" in latest and "Page 1 of 2" in latest
+    assert rows == [("110100", "2025"), ("430100", "2025")]
+    assert shown("/sales?year=2025&page=2")[1] == [("440300", "2025")]
+    assert {y for _c, y in shown("/sales?year=2024")[1]} == {"2024"}
+    assert shown("/sales?year=1999")[1] == rows  # a year with no figures: the latest
+    # A figure typed in for another year lands on that year's list.
+    response = form_post(browser, "/sales", {"entry-division": "440300", "entry-year": "2023",
+                                             "entry-sales": "5", "entry-submit": "1"})
+    assert response.headers["Location"].endswith("/sales?year=2023")
+    assert shown("/sales?year=2023")[1] == [("440300", "2023")]
