@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from app.api.common import BEARER, Blueprint, PageQuerySchema, actor, authenticated, page_schema
+from app.api.common import BEARER, Blueprint, PageQuerySchema, actor, authenticated, page_answer, page_schema
 from services import audit
 
 blp = Blueprint("api_audit", __name__, url_prefix="/api/v1/audit-events",
@@ -40,4 +40,4 @@ def list_events(query):
     items, total = audit.browse(actor(), action=query.get("action"),
                                 organization_id=query.get("organization_id"),
                                 page=query["page"], per_page=query["per_page"])
-    return {"items": items, "total": total, "page": query["page"], "per_page": query["per_page"]}
+    return page_answer(items, total, query)

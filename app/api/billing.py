@@ -7,7 +7,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import Response, request
 
-from app.api.common import BEARER, Blueprint, PageQuerySchema, actor, authenticated, json_answer
+from app.api.common import BEARER, Blueprint, PageQuerySchema, actor, authenticated, json_answer, page_answer
 from app.extensions import db
 from services import bank_statements, cost_pools, invoice_pdf, invoices, ledger, permissions
 from services.errors import ValidationFailed
@@ -180,8 +180,7 @@ def list_invoices(query):
         actor(), organization_id=organization_id, role=query.get("role"), status=query.get("status"),
         agreement_id=query.get("agreement_id"), overdue_on=china_today() if query["overdue"] else None,
         page=query["page"], per_page=query["per_page"])
-    return {"items": [present(i) for i in found], "total": total, "page": query["page"],
-            "per_page": query["per_page"]}
+    return page_answer([present(i) for i in found], total, query)
 
 
 @blp.route("/invoices/<int:invoice_id>", methods=["GET"])

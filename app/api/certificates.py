@@ -6,7 +6,7 @@ import marshmallow as ma
 from flask import Response, current_app
 from flask_babel import gettext as _
 
-from app.api.common import BEARER, Blueprint, PageQuerySchema, actor, authenticated, page_schema
+from app.api.common import BEARER, Blueprint, PageQuerySchema, actor, authenticated, page_answer, page_schema
 from app.extensions import db, limiter
 from app.models import CertificateStatus, OutletType
 from services import certificates, organizations
@@ -165,7 +165,7 @@ def list_for_organization(query, organization_id):
     items, total = certificates.of_organization(
         caller, organizations.get_own(caller, organization_id), status=query.get("status"),
         page=query["page"], per_page=query["per_page"])
-    return {"items": items, "total": total, "page": query["page"], "per_page": query["per_page"]}
+    return page_answer(items, total, query)
 
 
 @blp.route("/certificates/<string:number>/suspend", methods=["POST"])

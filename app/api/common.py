@@ -51,6 +51,11 @@ class PageQuerySchema(ma.Schema):
     per_page = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=200))
 
 
+def page_answer(items: list, total: int, query: dict, **more) -> dict:
+    """A list's answer: the page's items, the count of all, and which page this is."""
+    return {"items": items, "total": total, "page": query["page"], "per_page": query["per_page"], **more}
+
+
 def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
     return ma.Schema.from_dict({
         "items": ma.fields.List(ma.fields.Nested(item_schema)),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import Response
 
-from app.api.common import BEARER, Blueprint, PageQuerySchema, actor, authenticated, page_schema
+from app.api.common import BEARER, Blueprint, PageQuerySchema, actor, authenticated, page_answer, page_schema
 from app.api.idempotency import idempotent
 from app.extensions import db
 from app.models import AgreementStatus, ContractForm, RequestStatus
@@ -365,8 +365,7 @@ def list_requests(query):
     found, total = capacity_requests.list_for(
         caller, role=query.get("role"), status=query.get("status"), outlet_id=query.get("outlet_id"),
         page=query["page"], per_page=query["per_page"])
-    return {"items": [present_request(r, caller) for r in found], "total": total,
-            "page": query["page"], "per_page": query["per_page"]}
+    return page_answer([present_request(r, caller) for r in found], total, query)
 
 
 @blp.route(REQUEST, methods=["GET"])
@@ -486,8 +485,7 @@ def list_agreements(query):
     found, total = agreements.list_for(
         caller, status=query.get("status"), outlet_id=query.get("outlet_id"),
         organization_id=query.get("organization_id"), page=query["page"], per_page=query["per_page"])
-    return {"items": [present_agreement_summary(a, caller) for a in found], "total": total,
-            "page": query["page"], "per_page": query["per_page"]}
+    return page_answer([present_agreement_summary(a, caller) for a in found], total, query)
 
 
 @blp.route(AGREEMENT, methods=["GET"])

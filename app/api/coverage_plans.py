@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from app.api.common import BEARER, Blueprint, PageQuerySchema, actor, authenticated, page_schema
+from app.api.common import BEARER, Blueprint, PageQuerySchema, actor, authenticated, page_answer, page_schema
 from app.extensions import db
 from services import coverage_plans
 
@@ -83,7 +83,7 @@ def list_plans(query):
     """Your saved plans, newest first, a page at a time."""
     items, total = coverage_plans.list_for(actor(), _maker(), page=query["page"],
                                            per_page=query["per_page"])
-    return {"items": items, "total": total, "page": query["page"], "per_page": query["per_page"]}
+    return page_answer(items, total, query)
 
 
 @blp.route("/me/coverage-plans/<int:plan_id>", methods=["GET"])

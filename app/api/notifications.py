@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from flask_login import current_user
 
-from app.api.common import BEARER, Blueprint, PageQuerySchema, authenticated, page_schema
+from app.api.common import BEARER, Blueprint, PageQuerySchema, authenticated, page_answer, page_schema
 from app.extensions import db
 from services import notifications
 
@@ -57,8 +57,8 @@ def list_notifications(query):
     """Newest first; `unread=true` for the unread ones only. Includes your unread count."""
     items, total = notifications.inbox(current_user, unread_only=query["unread"],
                                        page=query["page"], per_page=query["per_page"])
-    return {"items": [as_item(n) for n in items], "total": total, "page": query["page"],
-            "per_page": query["per_page"], "unread_count": notifications.unread_count(current_user)}
+    return page_answer([as_item(n) for n in items], total, query,
+                       unread_count=notifications.unread_count(current_user))
 
 
 @blp.route("/<int:notification_id>/read", methods=["POST"])

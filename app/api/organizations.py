@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app import notifications
-from app.api.common import BEARER, Blueprint, actor, authenticated, page_schema
+from app.api.common import BEARER, Blueprint, actor, authenticated, page_answer, page_schema
 from app.api.schemas import (
     InvitationInSchema,
     InvitationSchema,
@@ -38,7 +38,7 @@ def list_organizations(query):
     else:
         items = organizations.of_user(caller.user)
         total = len(items)
-    return {"items": items, "total": total, "page": query["page"], "per_page": query["per_page"]}
+    return page_answer(items, total, query)
 
 
 @blp.route("/<int:organization_id>", methods=["GET"])

@@ -7,7 +7,16 @@ from pathlib import Path
 import marshmallow as ma
 from flask import current_app, send_file
 
-from app.api.common import BEARER, Blueprint, PageQuerySchema, actor, authenticated, file_answer, page_schema
+from app.api.common import (
+    BEARER,
+    Blueprint,
+    PageQuerySchema,
+    actor,
+    authenticated,
+    file_answer,
+    page_answer,
+    page_schema,
+)
 from app.extensions import db
 from app.models import Establishment, OutletStatus, OutletType
 from services import assessments, evidence, offers, organizations, outlets
@@ -174,8 +183,8 @@ def list_own(query, organization_id):
     listing = outlets.of_provider(caller, organizations.get_own(caller, organization_id),
                                   status=query.get("status"), place=query.get("place"),
                                   text=query.get("q"), page=query["page"], per_page=query["per_page"])
-    return {"items": listing.items, "total": listing.total, "page": query["page"],
-            "per_page": query["per_page"], "by_status": {s.value: n for s, n in listing.by_status.items()}}
+    return page_answer(listing.items, listing.total, query,
+                       by_status={s.value: n for s, n in listing.by_status.items()})
 
 
 @blp.route("/organizations/<int:organization_id>/outlets", methods=["POST"])

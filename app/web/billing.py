@@ -26,6 +26,7 @@ from app.security import current_actor, current_membership
 from app.transactions import committed
 from app.web.contracts import DATE, MONEY, show_errors
 from app.web.forms import ActionForm
+from app.web.paging import requested_page
 from services import (
     agreements,
     bank_statements,
@@ -244,7 +245,7 @@ def invoice_list():
     actor, operator = current_actor(), permissions.is_operator(current_actor())
     organization_id = None if operator else _membership().organization_id
     role = request.args.get("role", "")
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = requested_page()
     try:
         rows, total = invoices.list_for(actor, organization_id=organization_id, role=role or None,
                                         page=page, per_page=PER_PAGE)

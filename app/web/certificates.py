@@ -15,6 +15,7 @@ from app.api.certificates import pdf_response, verdict_message, verification_lim
 from app.models import CertificateStatus, OrgKind
 from app.security import current_actor, current_membership
 from app.transactions import SHOWN_REFUSALS, committed
+from app.web.paging import requested_page
 from services import certificates, organizations, permissions
 from services.errors import NotFound
 
@@ -76,13 +77,13 @@ def index():
     status = request.args.get("status") or None
     if status not in (None, *[s.value for s in CertificateStatus]):
         status = None
-    page = request.args.get("page", 1, type=int) or 1
+    page = requested_page()
     items, total = certificates.of_organization(current_actor(), organization, status=status,
-                                                page=max(page, 1), per_page=PER_PAGE)
+                                                page=page, per_page=PER_PAGE)
     acts = organization.kind is OrgKind.CERTIFIER and bool(
         permissions.can(current_actor().user, "certification.act", organization))
     return render_template("certificates/index.html", organization=organization, items=items,
-                           total=total, page=max(page, 1), per_page=PER_PAGE, status=status,
+                           total=total, page=page, per_page=PER_PAGE, status=status,
                            statuses=[s.value for s in CertificateStatus], acts=acts)
 
 

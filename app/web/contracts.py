@@ -20,6 +20,7 @@ from app.models import OrgKind, RequestStatus
 from app.security import current_actor, current_membership
 from app.transactions import committed
 from app.web.forms import ActionForm
+from app.web.paging import requested_page
 from services import agreements, capacity_requests, coverage_plans, outlets, permissions
 from services.certifiers import china_today
 from services.errors import Conflict, NotFound, ServiceError, ValidationFailed
@@ -216,10 +217,6 @@ def _maker():
     return membership.organization
 
 
-def _page() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
-
-
 # --- requests -------------------------------------------------------------------------------
 
 @bp.get("/requests")
@@ -233,7 +230,7 @@ def requests():
     if role is None and not operator:
         abort(403)
     status = request.args.get("status", "")
-    page = _page()
+    page = requested_page()
     shown, total = capacity_requests.list_for(actor, role=role, status=status or None, page=page,
                                               per_page=PER_PAGE)
     actions = {r.id: capacity_requests.actions_for(r.status, capacity_requests.side_of(actor, r))
@@ -401,7 +398,7 @@ def from_plan(plan_id: int):
 @login_required
 def agreements_page():
     status = request.args.get("status", "")
-    page = _page()
+    page = requested_page()
     shown, total = agreements.list_for(current_actor(), status=status or None, page=page,
                                        per_page=PER_PAGE)
     return render_template("contracts/agreements.html", rows=shown, page=page, total=total,

@@ -13,6 +13,7 @@ from wtforms.validators import NumberRange, Optional
 from app.models import OrgKind
 from app.security import current_actor, current_membership
 from app.web.forms import commit_action
+from app.web.paging import requested_page
 from services import coverage_plans
 from services.errors import NotFound
 
@@ -80,7 +81,7 @@ def index():
         if refused is None:
             flash(_("Plan computed."), "success")
             return redirect(url_for("coverage_plans.detail", plan_id=plan.id))
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = requested_page()
     plans, total = coverage_plans.list_for(actor, maker, page=page, per_page=PER_PAGE)
     return render_template("coverage_plans/index.html", maker=maker, form=form, plans=plans,
                            total=total, page=page, per_page=PER_PAGE,

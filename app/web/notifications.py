@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from app.extensions import db
 from app.web.main import safe_next
+from app.web.paging import requested_page
 from services import notifications
 
 bp = Blueprint("notifications", __name__)
@@ -36,7 +37,7 @@ def inject_unread_notifications() -> dict:
 @login_required
 def inbox():
     unread_only = request.args.get("unread") in ("1", "true", "on")
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = requested_page()
     items, total = notifications.inbox(current_user, unread_only=unread_only, page=page,
                                        per_page=PER_PAGE)
     # Newest first, the unread ones of the page ahead of the read ones (stable sort).

@@ -29,6 +29,7 @@ from app.models import OrgKind
 from app.security import current_actor, current_membership
 from app.transactions import committed
 from app.web.forms import apply_errors, commit_action
+from app.web.paging import requested_page
 from app.web.pool import map_settings
 from services import data_versions, obligations, sales
 from services.certifiers import china_today
@@ -96,7 +97,7 @@ def sales_page():
     year = request.args.get("year", type=int)
     if year not in years:
         year = max(result.years) if result and result.years else next(iter(years), None)
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = requested_page()
     records, total = sales.list_for(actor, maker, year, page=page, per_page=PER_PAGE)
     return render_template("obligations/sales.html", maker=maker, entry=entry, upload=upload,
                            records=records, years=years, year=year, total=total, page=page,

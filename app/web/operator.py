@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 
 from app.security import current_actor
 from app.web.forms import VerificationForm, commit_action
+from app.web.paging import requested_page
 from services import audit, organizations, permissions
 
 bp = Blueprint("operator", __name__, url_prefix="/operator")
@@ -20,18 +21,14 @@ def _operators_only():
         abort(403)
 
 
-def _page() -> int:
-    return max(1, request.args.get("page", 1, type=int) or 1)
-
-
 @bp.route("/verifications")
 def verification_queue():
     status = request.args.get("status", "pending")
     kind = request.args.get("kind") or None
     items, total = organizations.review_queue(current_actor(), status or None, kind=kind,
-                                              page=_page(), per_page=50)
+                                              page=requested_page(), per_page=50)
     return render_template("operator/queue.html", items=items, total=total, status=status,
-                           kind=kind, page=_page(), per_page=50)
+                           kind=kind, page=requested_page(), per_page=50)
 
 
 @bp.route("/organizations/<int:organization_id>", methods=["GET", "POST"])
@@ -55,6 +52,6 @@ def audit_log():
     action = request.args.get("action") or None
     organization_id = request.args.get("organization_id", type=int)
     items, total = audit.browse(current_actor(), action=action, organization_id=organization_id,
-                                page=_page(), per_page=50)
+                                page=requested_page(), per_page=50)
     return render_template("operator/audit.html", items=items, total=total, action=action,
-                           organization_id=organization_id, page=_page(), per_page=50)
+                           organization_id=organization_id, page=requested_page(), per_page=50)

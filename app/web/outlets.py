@@ -15,6 +15,7 @@ from app.models import OutletStatus
 from app.security import current_actor, current_membership
 from app.transactions import SHOWN_REFUSALS, committed
 from app.web.forms import EvidenceForm, OfferForm, OutletForm, StatusForm, commit_action
+from app.web.paging import requested_page
 from services import assessments, checklist, evidence, offers, organizations, outlets, permissions
 from services.errors import ServiceError, ValidationFailed
 
@@ -49,7 +50,7 @@ def _outlet_form(obj=None) -> OutletForm:
 def mine():
     provider = _provider()
     filters = {k: request.args.get(k, "").strip() for k in ("status", "place", "q")}
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = requested_page()
 
     def listing():
         return outlets.of_provider(current_actor(), provider, status=filters["status"],
