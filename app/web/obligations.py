@@ -137,17 +137,22 @@ def obligations_page():
     actor, maker = current_actor(), _maker()
     sales.require_view(actor, maker)
     as_of, as_of_error = _as_of()
+    # The table may show the cities of one status: a national maker's gaps among 300 cities.
+    status = request.args.get("status", "").strip()
+    if status and status not in obligations.STATUSES:
+        as_of_error = _("“%(value)s” is not a status; showing every city.", value=status)
+        status = ""
     report = obligations.compute_for(maker, as_of)
     language = get_locale().language
-    body = data_versions.cached("obligations", ("obligations page", maker.id, as_of, language),
-                                lambda: _report_body(report, as_of))
+    body = data_versions.cached("obligations", ("obligations page", maker.id, as_of, status, language),
+                                lambda: _report_body(report, as_of, status))
     return render_template("obligations/report.html", maker=maker, report=report,
                            as_of_error=as_of_error, report_body=body)
 
 
-def _report_body(report, as_of: date) -> Markup:
+def _report_body(report, as_of: date, status: str) -> Markup:
     """The report's figures, map and table: most of the page's cost, rendered once per
-    version of the obligations (and language) for every member who opens it."""
+    version of the obligations (and language, and status shown) for every member who opens it."""
     points = [[c.division, c.name, c.lat, c.lon, c.status, ", ".join(
         str(TYPE_LABELS.get(t, t)) for t in c.required)] for c in report.cities if c.lat is not None]
     return get_template_attribute("obligations/_report_body.html", "body")(
@@ -155,4 +160,6 @@ def _report_body(report, as_of: date) -> Markup:
         json.dumps({k: str(v) for k, v in STATUS_LABELS.items()}, ensure_ascii=False),
         map_settings(),
         {f: url_for("api_manufacturers.export_obligations", format=f, as_of=as_of.isoformat())
-         for f in ("csv", "xlsx")})
+         for f in ("csv", "xlsx")},
+        status, {s: url_for("obligations.obligations_page", as_of=as_of.isoformat(), status=s or None)
+                 for s in ("", *obligations.STATUSES)})

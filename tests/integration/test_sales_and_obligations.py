@@ -276,6 +276,30 @@ def test_the_obligations_report_is_rendered_once_per_version_and_language(
     assert len(renders) == 3 and 'data-division="430100"' in changed
 
 
+def test_the_obligations_table_shows_one_status_and_links_each_gap_to_the_pool(client, maker):
+    put(client, maker, [{"division": "440300", "year": 2025, "sales": 1200, "parc": 8100},
+                        {"division": "430100", "year": 2025, "sales": 50, "parc": None}])
+    login(client, maker.email)
+    en = {"Accept-Language": "en"}
+
+    def rows(html):
+        return re.findall(r'<tr data-division="(\d+)" data-status="(\w+)"', html)
+
+    every = client.get("/obligations?as_of=2026-04-01", headers=en).get_data(as_text=True)
+    assert sorted(rows(every)) == [("430100", "uncovered"), ("440300", "uncovered")]
+    assert "All (2)" in every and "Uncovered (2)" in every and "Covered (" not in every
+    # From a gap to the pool's outlets of the type missing there.
+    assert '/pool?city=440300&amp;type=collection' in every
+    gaps = client.get("/obligations?as_of=2026-04-01&status=uncovered", headers=en).get_data(as_text=True)
+    assert len(rows(gaps)) == 2 and '<strong aria-current="true">Uncovered (2)' in gaps
+    assert 'href="/obligations?as_of=2026-04-01"' in gaps  # back to every city, same date
+    none = client.get("/obligations?as_of=2026-04-01&status=covered", headers=en).get_data(as_text=True)
+    assert rows(none) == [] and "Covered (0)" in none
+    odd = client.get("/obligations?as_of=2026-04-01&status=green", headers=en)
+    assert odd.status_code == 200 and "“green” is not a status" in odd.get_data(as_text=True)
+    assert len(rows(odd.get_data(as_text=True))) == 2
+
+
 def test_provider_cannot_open_the_pages(client, make_party):
     provider = make_party("provider")
     login(client, provider.email)
