@@ -49,8 +49,8 @@ def provider(new_page, sign_in):
 def outlet_with_free_capacity(provider, maker) -> int:
     """One of the demo provider's listed outlets whose pool page offers the maker a request,
     with none of its capacity taken yet (so no other manufacturer is party to sign)."""
-    provider.goto("/outlets/mine")
-    links = provider.get_by_test_id("outlets-listed").locator("a[href$='/manage']")
+    provider.goto("/outlets/mine?status=listed")
+    links = provider.get_by_test_id("outlets").locator("a[href$='/manage']")
     expect(links.first).to_be_attached()
     ids = [int(re.search(r"/outlets/(\d+)/manage", href).group(1))
            for href in (link.get_attribute("href") for link in links.all())]

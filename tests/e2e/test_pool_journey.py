@@ -179,13 +179,19 @@ def test_provider_creates_assesses_lists_and_offers_an_outlet(page, locale, sign
     expect(offer.locator("small.field-error")).to_have_count(0)
     screenshot(page, "outlet-listed-with-offer")
 
-    # "My outlets": under Listed, compliant.
+    # "My outlets": found by its name, listed and compliant; the Listed tab has it, Draft not.
     page.goto("/outlets/mine")
-    listed = page.get_by_test_id("outlets-listed").locator("tbody tr", has_text=name)
-    expect(listed).to_have_count(1)
-    expect(listed.locator(".badge-verified")).to_have_text("Compliant")
-    expect(page.get_by_test_id("outlets-draft").locator("tbody tr", has_text=name)).to_have_count(0)
+    search = page.get_by_test_id("outlet-filter")
+    search.locator("input[name=q]").fill(name)
+    with page.expect_navigation():
+        search.locator("[type=submit]").click()
+    row = page.get_by_test_id("outlets").locator("tbody tr", has_text=name)
+    expect(row).to_have_count(1)
+    expect(row).to_have_attribute("data-status", "listed")
+    expect(row.locator(".badge-verified").filter(has_text="Compliant")).to_have_count(1)
     screenshot(page, "my-outlets")
+    page.get_by_test_id("status-filter").get_by_role("link", name=re.compile("^Draft")).click()
+    expect(page.get_by_test_id("no-match")).to_be_visible()
 
     # Its public page shows the offer.
     page.goto(f"/outlets/{outlet_id}")
