@@ -115,8 +115,8 @@ def set_opt_in(actor: Actor, manufacturer, opt_in: bool) -> Organization:
 
 def remember(manufacturer, saving: dict, computed_at) -> bool:
     """Keep the answer for the dashboard (a cache: no audit event). Written when the figures
-    changed or were last kept on another day, not on every view: the write is to
-    `organizations`, which every pool and account cache is read from."""
+    changed or were last kept on another day, not on every view: each write renews the
+    signed-in accounts kept in the cache (data_versions.NARROW_COLUMNS)."""
     kept = dict(manufacturer.cobuilding_saving or {})
     kept_on = kept.pop("computed_at", "")[:10]
     if kept == saving and kept_on == computed_at.date().isoformat():
