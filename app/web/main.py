@@ -25,7 +25,7 @@ from sqlalchemy import text
 from app.extensions import db
 from app.security import current_membership
 from app.web.forms import PROVIDER_TYPE_CHOICES
-from services import divisions, permissions
+from services import divisions, permissions, rule_sets
 
 bp = Blueprint("main", __name__)
 
@@ -139,6 +139,14 @@ def register_template_helpers(app: Flask) -> None:
         if fen is None:
             return "—"
         return format_currency(fen / 100, "CNY")
+
+    @app.template_global()
+    def rule_set_title(reference: str | None) -> str:
+        """The regulation's name for a rule set kept as "<code> <version>" (a saved plan's),
+        the reference itself if no such rule set is loaded."""
+        code, _space, version = (reference or "").partition(" ")
+        found = rule_sets.get(code, version or None) if code else None
+        return localized(found, "title") if found else (reference or "")
 
     @app.template_global()
     def division_name(code: str | None) -> str:

@@ -167,6 +167,7 @@ def test_pages_new_plan_detail_and_compare(client, maker, pool):
     assert "SZ cheap" in page and "SZ dear" in page  # chosen and next best
     to_contract = page.split('data-testid="plan-outlets"', 1)[1].split("</table>", 1)[0]
     assert "深圳市" in to_contract  # the outlets' cities by name, not by bare code
+    assert "依据《新能源汽车废旧动力电池回收和综合利用管理暂行办法》的义务" in page  # the rules by name
     response = form_post(client, "/coverage-plans", {"as_of": AS_OF, "certified_only": "y"})
     assert response.status_code == 302
     a, b = first.rsplit("/", 1)[1], response.headers["Location"].rsplit("/", 1)[1]
