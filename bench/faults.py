@@ -280,8 +280,15 @@ def acceptance_under_kills(client: Client, master: int, makers: list[dict], prov
     # Sign every version awaiting signatures: the provider and each maker, under the killer.
     tokens = {m["organization_id"]: m["token"] for m in makers}
     signatures: Counter = Counter()
-    status, listing = client.call("GET", "/api/v1/agreements", token=provider_token)
-    agreements = listing.get("items", []) if isinstance(listing, dict) else []
+    agreements, page = [], 1
+    while True:  # the list comes a page at a time
+        status, listing = client.call("GET", f"/api/v1/agreements?per_page=200&page={page}",
+                                      token=provider_token)
+        items = listing.get("items", []) if isinstance(listing, dict) else []
+        agreements += items
+        if not items or len(agreements) >= listing.get("total", 0):
+            break
+        page += 1
     with Killer(master, boot_seconds) as killer:
         for agreement in agreements:
             status, detail = client.call("GET", f"/api/v1/agreements/{agreement['id']}", token=provider_token)
