@@ -24,10 +24,14 @@ once. Nothing in the model is new; who pays what is an ex-post allocation:
   standalone cost in c); S is split in proportion to the weights, by largest remainder in
   fen, so the shares sum exactly to S. A maker that shares no city where sharing saves
   anything has weight 0 and saves 0; no share is ever negative.
+- A city where the joint plan covers fewer demands than the makers alone together (the
+  capacity there cannot serve them all at once, so its costs are not comparable) is left
+  out of both sides, and the rest compared again, until no city is contended; the cities
+  left out are named (`left_out_cities`). One contended city among dozens no longer voids
+  the comparison for all the others.
 - S <= 0 (capacity contention: alone, every maker counted on the whole available
-  capacity), or the joint plan covering fewer demands than the makers alone together (the
-  capacity cannot serve them all at once, so the two costs are not comparable): the saving
-  reported is 0 for everyone, `comparable` says why, and `raw_saving_fen` keeps the figure.
+  capacity), or no city left to compare: the saving reported is 0 for everyone,
+  `comparable` says why, and `raw_saving_fen` keeps the figure.
 - A maker whose joint cost under the fee split exceeds its cost after sharing (standalone
   - its saving share) -- possible when the joint plan moves it to a dearer outlet so that
   others save more: nobody pays more than its cost after sharing; `settlement_fen`
@@ -37,7 +41,7 @@ once. Nothing in the model is new; who pays what is an ex-post allocation:
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field, replace
 
 from services.coverage_planner import Candidate, Demand, PlanOptions, PlanResult, plan
@@ -93,6 +97,7 @@ class CobuildingResult:
     makers: list[MakerSaving] = field(default_factory=list)
     shared_outlets: list[SharedOutlet] = field(default_factory=list)
     max_gap: float | None = None
+    left_out_cities: list[str] = field(default_factory=list)  # contended: not compared
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -111,10 +116,27 @@ def _by_maker_and_city(result: PlanResult, owners: list[int]) -> dict[tuple[int,
 def compare(demands: list[MakerDemand], candidates: list[Candidate],
             options: PlanOptions | None = None,
             allocation_rule: str = PROPORTIONAL_TO_STANDALONE) -> CobuildingResult:
-    """Each maker alone versus all together; see the module docstring for the rules."""
+    """Each maker alone versus all together, over the cities where the capacity can serve
+    them together; see the module docstring for the rules."""
     if allocation_rule not in ALLOCATION_RULES:
         raise ValueError(f"Unknown allocation rule: {allocation_rule}")
     options = replace(options or PlanOptions(), budget_fen=None)
+    left_out: list[str] = []
+    result, contended = _compare(demands, candidates, options, allocation_rule)
+    while contended:
+        remaining = [md for md in demands if md.demand.city not in contended]
+        if not remaining:
+            break
+        left_out += contended
+        demands = remaining
+        result, contended = _compare(demands, candidates, options, allocation_rule)
+    result.left_out_cities = sorted(left_out)
+    return result
+
+
+def _compare(demands: list[MakerDemand], candidates: list[Candidate], options: PlanOptions,
+             allocation_rule: str) -> tuple[CobuildingResult, list[str]]:
+    """One comparison, and the cities where together fewer demands are covered than alone."""
     makers = sorted({md.maker for md in demands})
     owners = [md.maker for md in demands]
 
@@ -160,6 +182,9 @@ def compare(demands: list[MakerDemand], candidates: list[Candidate],
     joint_total = joint.cost_fen or 0
     raw_saving = standalone_total - joint_total
     covered_alone = sum(alone[m].covered for m in makers)
+    alone_in = Counter(a.city for m in makers for a in alone[m].assignments)
+    joint_in = Counter(a.city for a in joint.assignments)
+    contended = sorted(city for city, n in alone_in.items() if joint_in[city] < n)
     reason = None
     if joint.cost_fen is None or joint.covered < covered_alone:
         reason = "fewer_demands_covered_together"
@@ -201,4 +226,5 @@ def compare(demands: list[MakerDemand], candidates: list[Candidate],
                 else "infeasible" if "infeasible" in statuses else "time_limit"),
         comparable=reason is None, reason=reason, standalone_total_fen=standalone_total,
         joint_cost_fen=joint_total, raw_saving_fen=raw_saving, total_saving_fen=total_saving,
-        makers=rows, shared_outlets=shared, max_gap=max(gaps) if gaps else None)
+        makers=rows, shared_outlets=shared, max_gap=max(gaps) if gaps else None), \
+        contended if reason == "fewer_demands_covered_together" else []

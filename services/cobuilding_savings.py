@@ -169,6 +169,8 @@ def _saving_against_others(manufacturer, as_of: date) -> dict:
         "comparable": result.comparable,
         "reason": result.reason,
         "cities": len(cities),
+        # where together the capacity cannot serve every maker: left out of both sides
+        "cities_left_out": len(result.left_out_cities),
         "other_makers": len(others),
         "standalone_cost_fen": mine.standalone_cost_fen if mine else 0,
         "joint_cost_fen": mine.joint_cost_fen if mine else 0,

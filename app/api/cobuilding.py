@@ -53,6 +53,8 @@ class GroupSavingSchema(ma.Schema):
     total_saving_fen = Int()
     max_gap = Float(allow_none=True)
     group_size = Int()
+    left_out_cities = ma.fields.List(Str(), metadata={
+        "description": "Cities where together the capacity cannot serve every maker: left out of both sides"})
     makers = ma.fields.List(ma.fields.Nested(MakerRowSchema))
     shared_outlets = ma.fields.List(ma.fields.Dict())
 
@@ -67,6 +69,8 @@ class MySavingSchema(ma.Schema):
     comparable = Bool()
     reason = Str(allow_none=True)
     cities = Int()
+    cities_left_out = Int(metadata={
+        "description": "Of those cities, where together the capacity cannot serve every maker: not compared"})
     other_makers = Int()
     standalone_cost_fen = Int()
     joint_cost_fen = Int()

@@ -124,7 +124,7 @@ def test_maker_saving_is_its_own_and_anonymous(client, app, makers, pool):
     response = client.get(f"{MINE}?as_of={AS_OF}", headers=makers["a"].headers)
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
-    assert body["other_makers"] == 1 and body["cities"] == 1
+    assert body["other_makers"] == 1 and body["cities"] == 1 and body["cities_left_out"] == 0
     assert 0 < body["saving_fen"] < FEE
     assert body["cost_after_sharing_fen"] == body["standalone_cost_fen"] - body["saving_fen"]
     assert body["group_total_saving_fen"] is None  # two makers: the total would reveal the other's

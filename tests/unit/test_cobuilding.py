@@ -59,8 +59,23 @@ def test_shared_capacity_that_cannot_serve_everyone_is_reported_not_a_saving():
                MakerDemand(2, Demand("440300", "collection", 60.0))]
     result = compare(demands, [_outlet(1, "440300", capacity=100.0)])
     assert not result.comparable and result.reason == "fewer_demands_covered_together"
+    assert result.left_out_cities == []  # nothing left to compare: not "left out", not comparable
     assert result.total_saving_fen == 0
     assert all(m.saving_share_fen == 0 for m in result.makers)
+
+
+def test_a_contended_city_is_left_out_and_the_others_still_compared():
+    # Changsha's one outlet cannot take both makers' 60 t; in Shenzhen one outlet serves both.
+    demands = [MakerDemand(1, Demand("440300", "collection", 10.0)),
+               MakerDemand(2, Demand("440300", "collection", 30.0)),
+               MakerDemand(1, Demand("430100", "collection", 60.0)),
+               MakerDemand(2, Demand("430100", "collection", 60.0))]
+    result = compare(demands, [_outlet(1, "440300"), _outlet(2, "430100", capacity=100.0)])
+    assert result.comparable and result.reason is None
+    assert result.left_out_cities == ["430100"]
+    assert result.total_saving_fen == FEE  # Shenzhen's fee, paid once
+    assert [m.standalone_cost_fen for m in result.makers] == [FEE + 10_000, FEE + 30_000]
+    assert sum(m.saving_share_fen for m in result.makers) == FEE
 
 
 def test_split_largest_remainder():
