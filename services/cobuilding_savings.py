@@ -31,7 +31,7 @@ from app.extensions import db
 from app.models import Organization, OrgKind, SalesRecord
 from services import audit, data_versions, permissions
 from services.audit import Actor
-from services.certifiers import china_today
+from services.certifiers import CHINA, china_today
 from services.cobuilding import MakerDemand, compare
 from services.coverage_planner import PlanOptions
 from services.coverage_plans import build_instance
@@ -117,6 +117,8 @@ def remember(manufacturer, saving: dict, computed_at) -> bool:
     """Keep the answer for the dashboard (a cache: no audit event). Written when the figures
     changed or were last kept on another day, not on every view: each write renews the
     signed-in accounts kept in the cache (data_versions.NARROW_COLUMNS)."""
+    # China's time, so the dashboard's "computed on <day>" is the day the maker saw it
+    computed_at = computed_at.astimezone(CHINA)
     kept = dict(manufacturer.cobuilding_saving or {})
     kept_on = kept.pop("computed_at", "")[:10]
     if kept == saving and kept_on == computed_at.date().isoformat():
