@@ -146,7 +146,7 @@ def obligations_page():
     language = get_locale().language
     body = data_versions.cached("obligations", ("obligations page", maker.id, as_of, status, language),
                                 lambda: _report_body(report, as_of, status))
-    return render_template("obligations/report.html", maker=maker, report=report,
+    return render_template("obligations/report.html", maker=maker, report=report, status=status,
                            as_of_error=as_of_error, report_body=body)
 
 
