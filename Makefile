@@ -45,7 +45,7 @@ lint: $(STAMP)
 
 ## Every script in bench/, one after another; they print figures (see README, Performance).
 bench: translations
-	for script in address_resolution obligations_and_plans filings search load_mix faults; do $(BIN)/python bench/$$script.py || exit 1; done
+	for script in address_resolution obligations_and_plans filings search load_mix large_organizations faults; do $(BIN)/python bench/$$script.py || exit 1; done
 
 ## Back up DATABASE_URL and UPLOAD_ROOT into BACKUP_DIR (default backups/); restore one archive.
 BACKUP_DIR ?= backups
