@@ -137,17 +137,18 @@ def obligations_page():
     actor, maker = current_actor(), _maker()
     sales.require_view(actor, maker)
     as_of, as_of_error = _as_of()
+    notices = [as_of_error] if as_of_error else []
     # The table may show the cities of one status: a national maker's gaps among 300 cities.
     status = request.args.get("status", "").strip()
     if status and status not in obligations.STATUSES:
-        as_of_error = _("“%(value)s” is not a status; showing every city.", value=status)
+        notices.append(_("“%(value)s” is not a status; showing every city.", value=status))
         status = ""
     report = obligations.compute_for(maker, as_of)
     language = get_locale().language
     body = data_versions.cached("obligations", ("obligations page", maker.id, as_of, status, language),
                                 lambda: _report_body(report, as_of, status))
     return render_template("obligations/report.html", maker=maker, report=report, status=status,
-                           as_of_error=as_of_error, report_body=body)
+                           notices=notices, report_body=body)
 
 
 def _report_body(report, as_of: date, status: str) -> Markup:

@@ -298,6 +298,8 @@ def test_the_obligations_table_shows_one_status_and_links_each_gap_to_the_pool(c
     odd = client.get("/obligations?as_of=2026-04-01&status=green", headers=en)
     assert odd.status_code == 200 and "“green” is not a status" in odd.get_data(as_text=True)
     assert len(rows(odd.get_data(as_text=True))) == 2
+    both = client.get("/obligations?as_of=soon&status=green", headers=en).get_data(as_text=True)
+    assert "“soon” is not a date" in both and "“green” is not a status" in both  # each named
 
 
 def test_provider_cannot_open_the_pages(client, make_party):
