@@ -66,6 +66,8 @@ def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
 
 
 BEARER = [{"bearerAuth": []}]
+# A query's administrative division (adcode), checked for its shape; services check it exists.
+DIVISION_CODE = ma.validate.Regexp(r"^\d{6}$", error="must be a 6-digit division code")
 
 
 def json_answer(description: str, *keys: str) -> dict:

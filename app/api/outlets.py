@@ -9,6 +9,7 @@ from flask import current_app, send_file
 
 from app.api.common import (
     BEARER,
+    DIVISION_CODE,
     Blueprint,
     PageQuerySchema,
     actor,
@@ -161,7 +162,7 @@ class EvidenceFileSchema(ma.Schema):
 
 class OwnOutletsQuerySchema(PageQuerySchema):
     status = Str(validate=ma.validate.OneOf([s.value for s in OutletStatus]))
-    place = Str(validate=ma.validate.Regexp(r"^\d{6}$", error="must be a 6-digit division code"),
+    place = Str(validate=DIVISION_CODE,
                 metadata={"description": "A province or prefecture-level city code"})
     q = Str(validate=ma.validate.Length(max=100),
             metadata={"description": "Words of the name or address, all of them"})

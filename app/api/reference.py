@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from app.api.common import Blueprint
+from app.api.common import DIVISION_CODE, Blueprint
 from services import checklist, divisions, rule_sets
 from services.errors import NotFound
 
@@ -13,7 +13,6 @@ blp = Blueprint("reference", __name__, url_prefix="/api/v1",
 
 Str = ma.fields.String
 LEVELS = ("province", "prefecture", "district")
-_CODE = ma.validate.Regexp(r"^\d{6}$", error="must be a 6-digit division code")
 
 
 class DivisionSchema(ma.Schema):
@@ -30,8 +29,8 @@ class DivisionSchema(ma.Schema):
 
 class DivisionQuerySchema(ma.Schema):
     level = Str(validate=ma.validate.OneOf(LEVELS))
-    province = Str(validate=_CODE, metadata={"description": "Province code, e.g. 440000"})
-    parent = Str(validate=_CODE, metadata={"description": "Parent division code"})
+    province = Str(validate=DIVISION_CODE, metadata={"description": "Province code, e.g. 440000"})
+    parent = Str(validate=DIVISION_CODE, metadata={"description": "Parent division code"})
     q = Str(validate=ma.validate.Length(min=1, max=60),
             metadata={"description": "Part of a name or short name, or a code prefix"})
 
