@@ -1,5 +1,6 @@
 """A page of a query's rows and how many rows match in all: every list a person or a client
-pages through (outlets, plans, invoices, requests, agreements, certificates, the audit log)."""
+pages through (a provider's outlets, plans, invoices, requests, agreements, certificates,
+notifications, the audit log, sales figures)."""
 
 from __future__ import annotations
 
