@@ -161,6 +161,12 @@ class CityObligations:
         return [o.outlet_type for o in self.obligations]
 
     @property
+    def missing(self) -> list[str]:
+        """The outlet types required here that nothing meets yet, in the rules' order."""
+        met = {m.get("type") for m in self.met_by}
+        return [t for t in self.required if t not in met]
+
+    @property
     def citations(self) -> list[dict]:
         return [o.as_dict() for o in self.obligations]
 

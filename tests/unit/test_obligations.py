@@ -143,3 +143,16 @@ def test_build_city_uses_the_latest_year_up_to_as_of_and_given_parc_first():
     assert estimated.parc_estimated and estimated.parc < 8000
     assert estimated.required == ["collection"]
     assert obligations.build_city(None, "440300", [(2027, 10, None)], 2026, params) is None
+
+
+def test_a_city_names_the_outlet_types_it_still_lacks():
+    def city(met_types):
+        rules = [obligations.Obligation(t, "r", "s", "sales", ">=", 1, 5)
+                 for t in ("collection", "centralized_storage")]
+        return obligations.CityObligations(
+            "440300", "深圳市", "440000", None, None, 2025, 5, 5, 5, False, 1.0, rules,
+            met_by=[{"type": t} for t in met_types])
+
+    assert city([]).missing == ["collection", "centralized_storage"]
+    assert city(["collection"]).missing == ["centralized_storage"]  # the pool link asks for storage
+    assert city(["collection", "centralized_storage"]).missing == []
