@@ -46,6 +46,18 @@ def pre_request(worker, req):
         req.must_close = True
 
 
+# Lower CPU priority for this pool's workers (a nice value, 0-19). docs/deploy.md runs two pools,
+# pages and the API, behind nginx (config/nginx/outletpool-routes.conf) and gives the API's 10:
+# when both want the CPU, a page waits for no API call, and the API takes what pages leave.
+# Set here, before the worker starts its threads, so every thread of the worker has it.
+nice = int(os.environ.get("GUNICORN_NICE", "0"))
+
+
+def post_fork(server, worker):
+    if nice:
+        os.nice(nice)
+
+
 def post_worker_init(worker):
     """Take what a worker holds for its whole life (modules, the app, its templates, the
     division index) out of the garbage collector's full passes. A worker tracks some 300,000
