@@ -3,7 +3,12 @@
 The script
   1. creates a scratch PostgreSQL database (BENCH_PG_URL, default the local server) and runs
      `flask setup` and `flask seed-demo` on it (10,257 outlets, 153 makers' sales, contracts),
-  2. starts gunicorn (config/gunicorn.conf.py: a worker per core, two threads each),
+  2. serves it in each layout in turn, with an emptied Redis (rate limits, shared read cache):
+        one pool   gunicorn (config/gunicorn.conf.py: a worker per core, two threads each),
+                   the clients straight to it;
+        two pools  nginx (config/nginx/local-front.conf, routing by outletpool-routes.conf
+                   as docs/deploy.md deploys it) in front of two such gunicorns, one for
+                   pages and one for /api/ at a lower CPU priority (GUNICORN_NICE=10),
   3. signs the demo maker in twice: a bearer token for the API, a session cookie for pages,
   4. drives this mix with wrk at 32 and at 128 keep-alive connections, several rounds each:
         30 %  pool search, API        GET /api/v1/outlets?<six kinds of search>
@@ -15,9 +20,14 @@ The script
      while a light probe (PROBE_THREADS sequential clients) times each kind of request as a
      user sees it under that load,
   5. prints throughput, p50/p95/p99 and errors of the mix (wrk), and per kind p50/p95 from
-     the probe; the figures are medians over the rounds. The database is dropped at the end.
+     the probe; the figures are medians over the rounds. Then the two layouts side by side,
+     two pools against one measured in the same run. The database is dropped at the end.
 
     .venv/bin/python bench/load_mix.py [--connections 32,128] [--rounds 3] [--seconds 15]
+                                       [--layouts one,two] [--database URL]
+
+The two-pool layout needs nginx (Debian: apt-get install nginx-light); without it only the
+one-pool layout is measured.
 
 Targets: zero errors; page views (pool, outlet, obligations pages) p95 under 200 ms.
 """
@@ -37,7 +47,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from string import Template
 from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -162,7 +175,8 @@ WRK_SCRIPT = r"""
 local requests = {}
 for line in io.lines(os.getenv("WRK_REQUESTS")) do
   local method, path, headers, body = line:match("^(%S+)\t(%S+)\t([^\t]*)\t?(.*)$")
-  local h = {["Accept-Language"] = "en"}
+  -- Host: HTTP/1.1 requires it, and nginx refuses a request without it (gunicorn lets it pass)
+  local h = {["Accept-Language"] = "en", ["Host"] = os.getenv("WRK_HOST")}
   for name, value in headers:gmatch("([^|=]+)=([^|]*)") do h[name] = value end
   if body == "" then body = nil end
   requests[#requests + 1] = wrk.format(method, path, h, body)
@@ -197,8 +211,8 @@ def run_wrk(port: int, connections: int, seconds: int, requests_file: Path, scri
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
          "-s", str(script), f"http://127.0.0.1:{port}"],
-        env={**os.environ, "WRK_REQUESTS": str(requests_file)}, capture_output=True, text=True,
-        check=True).stdout
+        env={**os.environ, "WRK_REQUESTS": str(requests_file), "WRK_HOST": f"127.0.0.1:{port}"},
+        capture_output=True, text=True, check=True).stdout
     fields = next(x for x in out.splitlines() if x.startswith("RESULT")).split()[1:]
     p50, p95, p99 = (float(v) / 1000 for v in fields[:3])
     count, duration_us = int(fields[3]), int(fields[4])
@@ -302,43 +316,119 @@ def report(summary: dict) -> None:
           f"errors {summary['errors']} (target 0)")
 
 
+LAYOUTS = {"one": "one pool: gunicorn, clients straight to it",
+           "two": "two pools: nginx -> gunicorn for pages, gunicorn at nice 10 for /api/"}
+
+def wait_for(port: int, what: str, process: subprocess.Popen) -> None:
+    deadline = time.time() + 30
+    while time.time() < deadline and process.poll() is None:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz", headers={"Host": f"127.0.0.1:{port}"})
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{what} did not come up")
+
+
+@contextmanager
+def serving(layout: str, url: str, instance: str) -> Iterator[tuple[int, str]]:
+    """The platform in `layout`, with an emptied shared cache; yields (port, Redis URL)."""
+    redis_url = shared_cache_url()  # as deployed: rate limits and the shared read cache
+    env = {"REDIS_URL": redis_url or ""}
+    servers: list[subprocess.Popen] = []
+    folder = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
+    nginx = None
+    try:
+        servers.append(start_gunicorn(url, web := free_port(), instance, extra_env=env))
+        if layout == "one":
+            yield web, redis_url
+            return
+        # as docs/deploy.md runs it: the API's pool at a lower CPU priority than the pages'
+        servers.append(start_gunicorn(url, api := free_port(), instance,
+                                      extra_env={**env, "GUNICORN_NICE": "10"}))
+        port = free_port()
+        # nginx's workers run as `user` when started by root; they write its temp files here
+        user = "user root;" if os.geteuid() == 0 else ""
+        (folder / "nginx.conf").write_text(Template(
+            (ROOT / "config/nginx/local-front.conf").read_text()).substitute(
+            user=user, folder=folder, web_port=web, api_port=api, port=port,
+            routes=ROOT / "config/nginx/outletpool-routes.conf"))
+        nginx = subprocess.Popen(["nginx", "-p", str(folder), "-c", str(folder / "nginx.conf")],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(port, f"nginx (see {folder}/error.log)", nginx)
+        yield port, redis_url
+    finally:
+        if nginx is not None:
+            nginx.terminate()
+            nginx.wait(timeout=10)
+        for server in servers:
+            stop_gunicorn(server)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def compare(summaries: dict[str, list[dict]]) -> None:
+    """Two pools against one, per connection count, from the same run."""
+    print("\nlayouts side by side (two pools / one pool):")
+    for one, two in zip(summaries["one"], summaries["two"], strict=True):
+        page_one = max(one["kinds"][k]["p95"] for k in PAGE_KINDS)
+        page_two = max(two["kinds"][k]["p95"] for k in PAGE_KINDS)
+        api_one = max(one["kinds"][k]["p95"] for k, _ in MIX if k not in PAGE_KINDS)
+        api_two = max(two["kinds"][k]["p95"] for k, _ in MIX if k not in PAGE_KINDS)
+        print(f"  {one['connections']:>3} connections: req/s {one['rps']:.0f} -> {two['rps']:.0f} "
+              f"(x{two['rps'] / one['rps']:.2f}); page views p95 {page_one:.0f} -> {page_two:.0f} ms "
+              f"(x{page_two / page_one:.2f}); API p95 {api_one:.0f} -> {api_two:.0f} ms "
+              f"(x{api_two / api_one:.2f}); errors {one['errors']} and {two['errors']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", default="32,128")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--layouts", default="one,two", help="one, two or both (one,two)")
     parser.add_argument("--database", help="an existing demo database to use (kept) instead of a scratch one")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed (Debian: apt-get install wrk)")
+    layouts = [x for x in args.layouts.split(",") if x]
+    if unknown := set(layouts) - set(LAYOUTS):
+        sys.exit(f"--layouts: unknown {', '.join(sorted(unknown))} (one, two)")
+    if "two" in layouts and shutil.which("nginx") is None:
+        print("nginx not found (Debian: apt-get install nginx-light): measuring one pool only")
+        layouts.remove("two")
     url = args.database or postgres_url()
     if url is None:
         sys.exit("PostgreSQL is needed (BENCH_PG_URL)")
     instance = tempfile.mkdtemp(prefix="bench-mix-instance-")
-    server = None
+    summaries: dict[str, list[dict]] = {}
     try:
         if not args.database:
             print(f"demo data on a scratch database: {build_demo(url, instance):.0f} s")
-        port = free_port()
-        redis_url = shared_cache_url()  # as deployed: rate limits and the shared read cache
-        server = start_gunicorn(url, port, instance, extra_env={"REDIS_URL": redis_url or ""})
-        auth = {"token": api_token(port), "cookie": session_cookie(port)}
         targets = demo_targets(url)
-        print(f"gunicorn {gunicorn_layout()}; "
-              f"{len(targets['outlets']):,} listed "
-              f"outlets; {args.rounds} rounds of {args.seconds} s per connection count (medians); "
-              f"probe: {PROBE_THREADS} sequential clients; Redis: {redis_url or 'none'}; "
-              f"load average before: "
-              f"{os.getloadavg()[0]:.2f}")
-        warm = mix_requests(targets, auth, 300, seed=1)
-        with tempfile.TemporaryDirectory(prefix="bench-warm-") as folder:
-            run_wrk(port, 8, 5, *write_wrk_inputs(warm, Path(folder)))
-        for connections in (int(c) for c in args.connections.split(",")):
-            report(measure(port, targets, auth, connections, args.rounds, args.seconds))
+        for layout in layouts:
+            with serving(layout, url, instance) as (port, redis_url):
+                auth = {"token": api_token(port), "cookie": session_cookie(port)}
+                print(f"\n== {LAYOUTS[layout]}; gunicorn {gunicorn_layout()} per pool; "
+                      f"{len(targets['outlets']):,} listed outlets; {args.rounds} rounds of "
+                      f"{args.seconds} s per connection count (medians); probe: {PROBE_THREADS} "
+                      f"sequential clients; Redis: {redis_url or 'none'}; "
+                      f"load average before: {os.getloadavg()[0]:.2f}")
+                warm = mix_requests(targets, auth, 300, seed=1)
+                with tempfile.TemporaryDirectory(prefix="bench-warm-") as folder:
+                    run_wrk(port, 8, 5, *write_wrk_inputs(warm, Path(folder)))
+                summaries[layout] = []
+                for connections in (int(c) for c in args.connections.split(",")):
+                    summaries[layout].append(
+                        measure(port, targets, auth, connections, args.rounds, args.seconds))
+                    report(summaries[layout][-1])
+        if len(summaries) == 2:
+            compare(summaries)
         print(f"\nload average after: {os.getloadavg()[0]:.2f}")
     finally:
-        if server is not None:
-            stop_gunicorn(server)
         if not args.database:
             drop_postgres(url)
         shutil.rmtree(instance, ignore_errors=True)
