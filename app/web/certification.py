@@ -41,6 +41,7 @@ from app.web.forms import (
     apply_errors,
     commit_action,
 )
+from app.web.paging import requested_page
 from services import (
     certification,
     certification_schemes,
@@ -112,6 +113,8 @@ def _fail(error: ServiceError) -> None:
 
 # --- lists and applying ---------------------------------------------------------------------
 
+OUTLETS_PER_PAGE = 50
+
 @bp.route("/certification")
 @login_required
 def index():
@@ -122,10 +125,13 @@ def index():
     context = {"organization": organization, "applications": applications,
                "days": certification.deadline_days(current_app.config)}
     if organization.kind is OrgKind.PROVIDER:
-        busy = {a.outlet_id for a in applications if a.status in certification.OPEN}
-        context["outlets"] = outlets.of_provider(actor, organization, status=OutletStatus.LISTED,
-                                                 per_page=None).items
-        context["busy"] = busy
+        # The largest providers list hundreds of outlets: a page of them, found by name or address
+        query = request.args.get("q", "").strip()
+        context.update(
+            outlets=outlets.of_provider(actor, organization, status=OutletStatus.LISTED, text=query,
+                                        page=requested_page(), per_page=OUTLETS_PER_PAGE),
+            query=query, page=requested_page(), per_page=OUTLETS_PER_PAGE,
+            busy={a.outlet_id for a in applications if a.status in certification.OPEN})
     elif organization.kind is OrgKind.CERTIFIER:
         problem = certifiers.standing_of(organization, china_today())
         context["standing"] = certifiers.STANDING_MESSAGES[problem] if problem else None

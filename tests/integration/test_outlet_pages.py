@@ -226,3 +226,28 @@ def test_the_api_lists_a_providers_outlets_a_page_at_a_time(app, client, make_pa
                           ({"place": "440305"}, "place"), ({"per_page": 500}, "per_page")):
         refused = client.get(path, query_string=params, headers={**provider.headers, **EN})
         assert refused.status_code in (400, 422) and field in refused.json["error"]["fields"], params
+
+
+def test_the_certification_page_lists_a_providers_listed_outlets_a_page_at_a_time_and_finds_one(
+        app, client, make_party, monkeypatch):
+    from app.web import certification as pages
+
+    monkeypatch.setattr(pages, "OUTLETS_PER_PAGE", 10)
+    provider = make_party("provider")
+    _many_outlets(app, provider.organization_id)
+    login(client, provider.email)
+
+    def rows(html: str) -> list[str]:
+        table = html.split('data-testid="outlets-to-certify"', 1)[1].split("</table>", 1)[0]
+        return re.findall(r"<td>(\S+网点\d\d\S*)<br>", table)
+
+    first = client.get("/certification", headers=EN).get_data(as_text=True)
+    assert "15 listed outlets" in first
+    assert rows(first) == [f"广州网点{n:02d}" + ("天河" if n == 7 else "") for n in range(10)]
+    assert "/certification?page=2" in first  # the drafts in Shenzhen are not offered
+    second = client.get("/certification?page=2", headers=EN).get_data(as_text=True)
+    assert len(rows(second)) == 5
+    found = client.get("/certification?q=天河", headers=EN).get_data(as_text=True)
+    assert rows(found) == ["广州网点07天河"] and "1 listed outlet" in found
+    nothing = client.get("/certification?q=北京", headers=EN).get_data(as_text=True)
+    assert rows(nothing) == [] and "No listed outlet matches these filters." in nothing
