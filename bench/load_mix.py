@@ -64,6 +64,7 @@ from search import (
     shared_cache_url,
     start_gunicorn,
     stop_gunicorn,
+    wait_until_healthy,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -319,20 +320,6 @@ def report(summary: dict) -> None:
 LAYOUTS = {"one": "one pool: gunicorn, clients straight to it",
            "two": "two pools: nginx -> gunicorn for pages, gunicorn at nice 10 for /api/"}
 
-def wait_for(port: int, what: str, process: subprocess.Popen) -> None:
-    deadline = time.time() + 30
-    while time.time() < deadline and process.poll() is None:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz", headers={"Host": f"127.0.0.1:{port}"})
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"{what} did not come up")
-
 
 @contextmanager
 def serving(layout: str, url: str, instance: str) -> Iterator[tuple[int, str]]:
@@ -359,7 +346,7 @@ def serving(layout: str, url: str, instance: str) -> Iterator[tuple[int, str]]:
             routes=ROOT / "config/nginx/outletpool-routes.conf"))
         nginx = subprocess.Popen(["nginx", "-p", str(folder), "-c", str(folder / "nginx.conf")],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(port, f"nginx (see {folder}/error.log)", nginx)
+        wait_until_healthy(port, nginx, f"nginx (see {folder}/error.log)")
         yield port, redis_url
     finally:
         if nginx is not None:

@@ -251,20 +251,24 @@ def start_gunicorn(url: str, port: int, instance: str, *, log: Path | None = Non
     server = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "-c", "config/gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
         env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    wait_until_healthy(port, server, "gunicorn" + (f" (see {log})" if log else ""))
+    return server
+
+
+def wait_until_healthy(port: int, process: subprocess.Popen, what: str) -> None:
+    """Until /healthz on `port` answers 200; kills `process` if it does not within a minute."""
     deadline = time.time() + 60
-    while time.time() < deadline:
+    while time.time() < deadline and process.poll() is None:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/healthz")
             if conn.getresponse().status == 200:
-                return server
+                return
         except OSError:
             pass
-        if server.poll() is not None:
-            break
         time.sleep(0.3)
-    server.kill()
-    raise RuntimeError("gunicorn did not come up" + (f"; see {log}" if log else ""))
+    process.kill()
+    raise RuntimeError(f"{what} did not come up")
 
 
 def stop_gunicorn(server: subprocess.Popen) -> None:
