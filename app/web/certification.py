@@ -115,6 +115,7 @@ def _fail(error: ServiceError) -> None:
 
 OUTLETS_PER_PAGE = 50
 
+
 @bp.route("/certification")
 @login_required
 def index():
@@ -126,11 +127,11 @@ def index():
                "days": certification.deadline_days(current_app.config)}
     if organization.kind is OrgKind.PROVIDER:
         # The largest providers list hundreds of outlets: a page of them, found by name or address
-        query = request.args.get("q", "").strip()
+        query, page = request.args.get("q", "").strip(), requested_page()
         context.update(
             outlets=outlets.of_provider(actor, organization, status=OutletStatus.LISTED, text=query,
-                                        page=requested_page(), per_page=OUTLETS_PER_PAGE),
-            query=query, page=requested_page(), per_page=OUTLETS_PER_PAGE,
+                                        page=page, per_page=OUTLETS_PER_PAGE),
+            query=query, page=page, per_page=OUTLETS_PER_PAGE,
             busy={a.outlet_id for a in applications if a.status in certification.OPEN})
     elif organization.kind is OrgKind.CERTIFIER:
         problem = certifiers.standing_of(organization, china_today())

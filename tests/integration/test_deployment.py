@@ -63,6 +63,12 @@ def test_without_trusted_proxies_forwarded_headers_are_ignored(database_url):
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @pytest.fixture
 def nginx_front(database_url, tmp_path):
     """config/nginx/local-front.conf (and so outletpool-routes.conf) in front of two servers of
@@ -73,9 +79,7 @@ def nginx_front(database_url, tmp_path):
                              threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     conf = Template((ROOT / "config/nginx/local-front.conf").read_text()).substitute(
         user="user root;" if os.geteuid() == 0 else "", folder=tmp_path, port=port,
         web_port=servers[0].server_port, api_port=servers[1].server_port,
@@ -129,11 +133,20 @@ def _nice_of_threads(pid: int) -> set[int]:
     return values
 
 
+def _children_of(pid: int) -> list[int]:
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if stat.read_text().rsplit(")", 1)[1].split()[1] == str(pid):
+                children.append(int(stat.parent.name))
+        except OSError:  # a process that ended meanwhile
+            pass
+    return children
+
+
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads threads' priority from /proc")
 def test_gunicorn_nice_lowers_the_priority_of_every_thread_of_every_worker(database_url, tmp_path, app):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     env = {**os.environ, "DATABASE_URL": database_url, "OUTLETPOOL_ENV": "development",
            "OUTLETPOOL_INSTANCE": str(tmp_path), "PORT": str(port), "GUNICORN_NICE": "10",
            "WEB_CONCURRENCY": "2", "LOG_LEVEL": "warning", "REDIS_URL": ""}
@@ -144,15 +157,14 @@ def test_gunicorn_nice_lowers_the_priority_of_every_thread_of_every_worker(datab
         answered = 0
         deadline = time.monotonic() + 30
         while answered < 8 and time.monotonic() < deadline and server.poll() is None:
-            try:  # enough requests that each worker has started its request threads
+            try:  # a worker starts its request threads with its first requests
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
                 conn.request("GET", "/healthz")
                 answered += conn.getresponse().status == 200
             except OSError:
                 time.sleep(0.1)
         assert answered == 8, server.stderr.read1().decode() if server.poll() is not None else answered
-        workers = [int(p.parent.name) for p in Path("/proc").glob("[0-9]*/stat")
-                   if p.read_text().rsplit(")", 1)[1].split()[1] == str(server.pid)]
+        workers = _children_of(server.pid)
         assert len(workers) == 2
         for worker in workers:
             assert _nice_of_threads(worker) == {10}
