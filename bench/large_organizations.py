@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load_mix import api_token, build_demo, session_cookie
-from search import drop_postgres, free_port, postgres_url, shared_cache_url, start_gunicorn, stop_gunicorn
+from load_mix import api_token, demo_database, session_cookie
+from search import free_port, shared_cache_url, start_gunicorn, stop_gunicorn
 
 PROVIDER_PAGES = ("/outlets/mine", "/outlets/mine?status=listed", "/outlets/mine?page=10",
                   "API /api/v1/organizations/{org}/outlets", "/certification", "/contracts/requests",
@@ -87,13 +85,7 @@ def main() -> None:
     parser.add_argument("--database", help="an existing demo database to use (kept) instead of a scratch one")
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
-    url = args.database or postgres_url()  # postgres_url() creates a scratch database
-    if url is None:
-        sys.exit("PostgreSQL is needed (BENCH_PG_URL)")
-    instance = tempfile.mkdtemp(prefix="bench-large-")
-    try:
-        if not args.database:
-            print(f"demo data on a scratch database: {build_demo(url, instance):.0f} s")
+    with demo_database(args.database, "bench-large-") as (url, instance):
         users = add_bench_users(url)
         port = free_port()
         # As deployed: the read cache shared through Redis, so a question one worker answered
@@ -120,10 +112,6 @@ def main() -> None:
                 print()
         finally:
             stop_gunicorn(server)
-    finally:
-        if not args.database:
-            drop_postgres(url)
-        shutil.rmtree(instance, ignore_errors=True)
 
 
 if __name__ == "__main__":

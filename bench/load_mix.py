@@ -93,6 +93,24 @@ def build_demo(url: str, instance: str) -> float:
     return time.perf_counter() - started
 
 
+@contextmanager
+def demo_database(existing: str | None, prefix: str) -> Iterator[tuple[str, str]]:
+    """(database URL, instance folder): `existing` kept as it is, or a scratch PostgreSQL
+    database with the demo data, dropped at the end."""
+    url = existing or postgres_url()  # postgres_url() creates a scratch database
+    if url is None:
+        sys.exit("PostgreSQL is needed (BENCH_PG_URL)")
+    instance = tempfile.mkdtemp(prefix=prefix)
+    try:
+        if not existing:
+            print(f"demo data on a scratch database: {build_demo(url, instance):.0f} s")
+        yield url, instance
+    finally:
+        if not existing:
+            drop_postgres(url)
+        shutil.rmtree(instance, ignore_errors=True)
+
+
 def api_token(port: int, email: str = MAKER) -> str:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request("POST", "/api/v1/auth/tokens", body=json.dumps(
@@ -387,14 +405,8 @@ def main() -> None:
     if "two" in layouts and shutil.which("nginx") is None:
         print("nginx not found (Debian: apt-get install nginx-light): measuring one pool only")
         layouts.remove("two")
-    url = args.database or postgres_url()
-    if url is None:
-        sys.exit("PostgreSQL is needed (BENCH_PG_URL)")
-    instance = tempfile.mkdtemp(prefix="bench-mix-instance-")
     summaries: dict[str, list[dict]] = {}
-    try:
-        if not args.database:
-            print(f"demo data on a scratch database: {build_demo(url, instance):.0f} s")
+    with demo_database(args.database, "bench-mix-instance-") as (url, instance):
         targets = demo_targets(url)
         for layout in layouts:
             with serving(layout, url, instance) as (port, redis_url):
@@ -415,10 +427,6 @@ def main() -> None:
         if len(summaries) == 2:
             compare(summaries)
         print(f"\nload average after: {os.getloadavg()[0]:.2f}")
-    finally:
-        if not args.database:
-            drop_postgres(url)
-        shutil.rmtree(instance, ignore_errors=True)
 
 
 if __name__ == "__main__":
