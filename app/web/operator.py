@@ -12,6 +12,7 @@ from app.web.paging import requested_page
 from services import audit, organizations, permissions
 
 bp = Blueprint("operator", __name__, url_prefix="/operator")
+PER_PAGE = 50
 
 
 @bp.before_request
@@ -25,10 +26,11 @@ def _operators_only():
 def verification_queue():
     status = request.args.get("status", "pending")
     kind = request.args.get("kind") or None
+    page = requested_page()
     items, total = organizations.review_queue(current_actor(), status or None, kind=kind,
-                                              page=requested_page(), per_page=50)
+                                              page=page, per_page=PER_PAGE)
     return render_template("operator/queue.html", items=items, total=total, status=status,
-                           kind=kind, page=requested_page(), per_page=50)
+                           kind=kind, page=page, per_page=PER_PAGE)
 
 
 @bp.route("/organizations/<int:organization_id>", methods=["GET", "POST"])
@@ -51,7 +53,8 @@ def review(organization_id: int):
 def audit_log():
     action = request.args.get("action") or None
     organization_id = request.args.get("organization_id", type=int)
+    page = requested_page()
     items, total = audit.browse(current_actor(), action=action, organization_id=organization_id,
-                                page=requested_page(), per_page=50)
+                                page=page, per_page=PER_PAGE)
     return render_template("operator/audit.html", items=items, total=total, action=action,
-                           organization_id=organization_id, page=requested_page(), per_page=50)
+                           organization_id=organization_id, page=page, per_page=PER_PAGE)
